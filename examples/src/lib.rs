@@ -1,0 +1,1 @@
+//! Example binaries of the xmpp-social SDK: see `src/bin/`.

@@ -1,0 +1,155 @@
+//! Small XML helpers shared by every parser of the crate: bounded parsing from text and element checks.
+
+use minidom::Element;
+
+use crate::error::ParseError;
+
+/// The largest XML document [`parse_bounded`] accepts by default (1 MiB).
+pub const DEFAULT_MAX_XML_BYTES: usize = 1024 * 1024;
+
+/// The deepest nesting [`parse_bounded`] accepts.
+pub const MAX_XML_DEPTH: usize = 64;
+
+/// Parses one XML element from text, refusing documents over `max_bytes` or nested deeper than
+/// [`MAX_XML_DEPTH`] before any DOM is built.
+pub fn parse_bounded(xml: &str, max_bytes: usize) -> Result<Element, ParseError> {
+    if xml.len() > max_bytes {
+        return Err(ParseError::TooLarge {
+            element: "document",
+            size: xml.len(),
+            limit: max_bytes,
+        });
+    }
+    check_depth(xml)?;
+    xml.parse::<Element>()
+        .map_err(|e| ParseError::Xml(e.to_string()))
+}
+
+/// A cheap upper bound on element nesting, computed on the raw text, so that hostile input cannot make
+/// the recursive DOM builder (or later recursive walks) use unbounded stack.
+fn check_depth(xml: &str) -> Result<(), ParseError> {
+    let bytes = xml.as_bytes();
+    let mut depth: usize = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'<' {
+            match bytes.get(i + 1) {
+                Some(b'/') => depth = depth.saturating_sub(1),
+                Some(b'?') | Some(b'!') => {}
+                _ => {
+                    // Self-closing tags do not nest: find the end of the tag.
+                    let end = memchr_gt(bytes, i);
+                    let self_closing = end.is_some_and(|e| e > 0 && bytes[e - 1] == b'/');
+                    if !self_closing {
+                        depth += 1;
+                        if depth > MAX_XML_DEPTH {
+                            return Err(ParseError::TooLarge {
+                                element: "document nesting",
+                                size: depth,
+                                limit: MAX_XML_DEPTH,
+                            });
+                        }
+                    }
+                    if let Some(e) = end {
+                        i = e;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+fn memchr_gt(bytes: &[u8], from: usize) -> Option<usize> {
+    bytes[from..].iter().position(|&b| b == b'>').map(|p| p + from)
+}
+
+/// `{namespace}name` of an element, for error messages.
+pub fn qname(el: &Element) -> String {
+    format!("{{{}}}{}", el.ns(), el.name())
+}
+
+/// Checks that `el` is `<name xmlns=ns>`.
+pub fn expect_element(el: &Element, ns: &str, name: &str) -> Result<(), ParseError> {
+    if el.is(name, ns) {
+        Ok(())
+    } else {
+        Err(ParseError::WrongElement {
+            expected: format!("{{{ns}}}{name}"),
+            found: qname(el),
+        })
+    }
+}
+
+/// Nesting depth of a parsed element (1 for a leaf). Iterative, so safe on any input.
+pub fn depth(el: &Element) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(el, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        max = max.max(d);
+        for c in e.children() {
+            stack.push((c, d + 1));
+        }
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_oversized_and_deep_documents() {
+        let big = format!("<a xmlns='x'>{}</a>", "y".repeat(100));
+        assert!(matches!(
+            parse_bounded(&big, 50),
+            Err(ParseError::TooLarge { .. })
+        ));
+        let deep = format!(
+            "{}{}",
+            "<a xmlns='x'>".repeat(MAX_XML_DEPTH + 1),
+            "</a>".repeat(MAX_XML_DEPTH + 1)
+        );
+        assert!(matches!(
+            parse_bounded(&deep, usize::MAX),
+            Err(ParseError::TooLarge { .. })
+        ));
+        let ok = format!("{}{}", "<a xmlns='x'/>", "");
+        assert!(parse_bounded(&ok, 1000).is_ok());
+        assert!(matches!(
+            parse_bounded("<a xmlns='x'>", 1000),
+            Err(ParseError::Xml(_))
+        ));
+    }
+}
+
+/// An attribute name for minidom's builder. Only for names written in this crate's code (constants):
+/// every such name is a valid NCName, so the conversion cannot fail on them.
+pub fn nc(name: &str) -> minidom::rxml::NcName {
+    minidom::rxml::NcName::try_from(name).expect("attribute names in this crate are valid NCNames")
+}
+
+/// Builder conveniences: attributes by `&str` name, and optional attributes.
+pub trait BuilderExt: Sized {
+    /// Sets attribute `name`.
+    fn a(self, name: &str, value: impl Into<String>) -> Self;
+    /// Sets attribute `name` when `value` is `Some`.
+    fn a_opt<S: Into<String>>(self, name: &str, value: Option<S>) -> Self {
+        match value {
+            Some(v) => self.a(name, v),
+            None => self,
+        }
+    }
+}
+
+impl BuilderExt for minidom::ElementBuilder {
+    fn a(self, name: &str, value: impl Into<String>) -> Self {
+        self.attr(nc(name), value.into())
+    }
+}
+
+/// Sets or replaces an attribute on a built element.
+pub fn set_attr(el: &mut Element, name: &str, value: impl Into<String>) {
+    el.set_attr(minidom::rxml::Namespace::NONE, nc(name), value.into());
+}

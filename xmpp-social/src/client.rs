@@ -1,7 +1,10 @@
 //! A [`Connection`] over tokio-xmpp's client: STARTTLS with rustls and `ring`, plaintext only to loopback.
 //!
-//! One driver task owns the tokio-xmpp [`tokio_xmpp::Client`]; [`XmppClient`] handles are cheap to clone
-//! and talk to it through a bounded command queue. The driver matches IQ answers to requests itself,
+//! One driver task owns a tokio-xmpp [`StanzaStream`] (the reconnecting, XEP-0198-aware stream under
+//! tokio-xmpp's `Client`); [`XmppClient`] handles are cheap to clone and talk to it through a bounded
+//! command queue. (tokio-xmpp 6.0's `Client` is not used: its receiver half polls a shared mutex with
+//! `try_lock` and returns `Pending` without a waker when the sender holds it, which can stall incoming
+//! stanzas forever; seen here as IQ answers that arrived but were never delivered.) The driver matches IQ answers to requests itself,
 //! answers XEP-0199 pings and XEP-0030 `disco#info`, refuses IQ requests nobody registered for with
 //! `service-unavailable` (as RFC 6120 requires), and broadcasts the rest on a bounded queue.
 
@@ -14,9 +17,9 @@ use futures::StreamExt;
 use jid::{BareJid, Jid};
 use minidom::Element;
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_xmpp::connect::DnsConfig;
+use tokio_xmpp::connect::{DnsConfig, StartTlsServerConnector, TcpServerConnector};
+use tokio_xmpp::stanzastream::{Event, StanzaStage, StanzaState, StanzaStream, StreamEvent};
 use tokio_xmpp::xmlstream::Timeouts;
-use tokio_xmpp::{Client, Event};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::presence::Presence;
 use xmpp_parsers::stanza::Stanza;
@@ -130,39 +133,43 @@ impl XmppClient {
     /// Connects, authenticates, binds a resource and (by default) sends initial presence.
     pub async fn connect(config: ClientConfig) -> Result<XmppClient> {
         let timeouts = Timeouts::default();
-        let mut client = match &config.transport {
+        let jid = config.jid.clone();
+        let password = config.password.clone();
+        let mut stream = match &config.transport {
             Transport::StartTls { server } => {
                 let dns = match server {
                     Some(s) => DnsConfig::addr(s),
                     None => DnsConfig::srv_default_client(config.jid.domain().as_str()),
                 };
-                Client::new_starttls(config.jid.clone(), config.password.clone(), dns, timeouts)
+                StanzaStream::new_c2s(StartTlsServerConnector(dns), jid, password, timeouts, 64)
             }
             Transport::PlaintextLoopback { addr } => {
                 check_loopback(addr).await?;
-                Client::new_plaintext(
-                    config.jid.clone(),
-                    config.password.clone(),
-                    DnsConfig::addr(&addr.to_string()),
-                    timeouts,
-                )
+                let dns = DnsConfig::addr(&addr.to_string());
+                StanzaStream::new_c2s(TcpServerConnector(dns), jid, password, timeouts, 64)
             }
         };
 
+        // tokio-xmpp retries failed logins (bad password included) with a backoff and reports nothing,
+        // so a login that does not complete within the timeout is reported as such.
         let bound = tokio::time::timeout(config.connect_timeout, async {
             loop {
-                match client.next().await {
-                    Some(Event::Online { bound_jid, .. }) => return Ok(bound_jid),
-                    Some(Event::Disconnected(e)) => {
-                        return Err(Error::Connection(format!("could not log in: {e}")))
+                match stream.next().await {
+                    Some(Event::Stream(StreamEvent::Reset { bound_jid, .. })) => {
+                        return Ok(bound_jid)
                     }
-                    Some(Event::Stanza(_)) => continue,
+                    Some(_) => continue,
                     None => return Err(Error::Connection("stream ended".into())),
                 }
             }
         })
         .await
-        .map_err(|_| Error::Timeout(config.connect_timeout))??;
+        .map_err(|_| {
+            Error::Connection(format!(
+                "not logged in within {:?} (wrong credentials, or server unreachable)",
+                config.connect_timeout
+            ))
+        })??;
 
         let (commands, command_rx) = mpsc::channel(64);
         let (incoming, _) = broadcast::channel(config.incoming_capacity.max(1));
@@ -174,13 +181,11 @@ impl XmppClient {
             iq_namespaces: Mutex::new(config.iq_namespaces.iter().cloned().collect()),
         });
         if config.send_presence {
-            client
-                .send_stanza(Presence::available().into())
-                .await
-                .map_err(|e| Error::Connection(e.to_string()))?;
+            stream.send(Box::new(Presence::available().into())).await;
         }
         let driver = Driver {
-            client,
+            stream,
+            jid: shared.jid.clone(),
             shared: Arc::downgrade(&shared),
             features: config.features,
             send_presence: config.send_presence,
@@ -295,7 +300,8 @@ impl Connection for XmppClient {
 }
 
 struct Driver {
-    client: Client,
+    stream: StanzaStream,
+    jid: Jid,
     shared: std::sync::Weak<Shared>,
     features: Vec<String>,
     send_presence: bool,
@@ -303,29 +309,35 @@ struct Driver {
 
 impl Driver {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        tracing::trace!(jid = %self.jid, "driver started");
         loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Send(stanza, ack)) => {
-                        let r = self
-                            .client
-                            .send_stanza(*stanza)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| Error::Connection(e.to_string()));
-                        let _ = ack.send(r);
+                        // Enqueue only: the stream's own worker writes, so the driver keeps reading.
+                        let mut token = self.stream.send(stanza).await;
+                        tokio::spawn(async move {
+                            let r = match token.wait_for(StanzaStage::Sent).await {
+                                Some(StanzaState::Sent { .. }) | Some(StanzaState::Acked { .. }) => Ok(()),
+                                Some(StanzaState::Failed { error }) => {
+                                    Err(Error::Connection(error.into_io_error().to_string()))
+                                }
+                                _ => Err(Error::Connection("stream closed before the stanza was sent".into())),
+                            };
+                            let _ = ack.send(r);
+                        });
                     }
                     Some(Command::Close(done)) => {
-                        let _ = self.client.send_end().await;
+                        self.stream.close().await;
                         let _ = done.send(());
                         return;
                     }
                     None => {
-                        let _ = self.client.send_end().await;
+                        self.stream.close().await;
                         return;
                     }
                 },
-                event = self.client.next() => match event {
+                event = self.stream.next() => match event {
                     Some(event) => {
                         if !self.handle_event(event).await {
                             return;
@@ -339,21 +351,24 @@ impl Driver {
 
     /// Returns false when the handles are all gone.
     async fn handle_event(&mut self, event: Event) -> bool {
+        tracing::trace!(jid = %self.jid, "event: {event:?}");
         let Some(shared) = self.shared.upgrade() else {
             return false;
         };
         match event {
-            Event::Online { .. } => {
-                // A reconnection: answers to IQs sent on the old stream will never come.
+            Event::Stream(StreamEvent::Reset { .. }) => {
+                // A new session (state lost): answers to IQs sent on the old one will never come.
                 shared.pending().clear();
                 if self.send_presence {
-                    let _ = self.client.send_stanza(Presence::available().into()).await;
+                    self.stream
+                        .send(Box::new(Presence::available().into()))
+                        .await;
                 }
             }
-            Event::Disconnected(e) => {
-                tracing::debug!("XMPP stream disconnected: {e}; tokio-xmpp reconnects");
-                shared.pending().clear();
+            Event::Stream(StreamEvent::Suspended) => {
+                tracing::debug!("XMPP stream suspended; tokio-xmpp reconnects");
             }
+            Event::Stream(StreamEvent::Resumed) => {}
             Event::Stanza(Stanza::Iq(iq)) => self.handle_iq(&shared, iq).await,
             Event::Stanza(other) => {
                 let _ = shared.incoming.send(Arc::new(other));
@@ -364,7 +379,12 @@ impl Driver {
 
     async fn handle_iq(&mut self, shared: &Shared, iq: Iq) {
         match iq {
-            Iq::Result { ref id, ref from, .. } | Iq::Error { ref id, ref from, .. } => {
+            Iq::Result {
+                ref id, ref from, ..
+            }
+            | Iq::Error {
+                ref id, ref from, ..
+            } => {
                 let mut pending = shared.pending();
                 let matches = pending.get(id).is_some_and(|(to, _)| {
                     answer_from_matches(to.as_ref(), from.as_ref(), &shared.jid)
@@ -430,7 +450,7 @@ impl Driver {
                     })
                 };
                 if let Some(answer) = answer {
-                    let _ = self.client.send_stanza(answer.into()).await;
+                    self.stream.send(Box::new(answer.into())).await;
                 }
             }
         }
@@ -499,8 +519,16 @@ mod tests {
             &own
         ));
         assert!(answer_from_matches(None, None, &own));
-        assert!(answer_from_matches(None, Some(&j("alice@example.org")), &own));
-        assert!(!answer_from_matches(None, Some(&j("bob@example.org")), &own));
+        assert!(answer_from_matches(
+            None,
+            Some(&j("alice@example.org")),
+            &own
+        ));
+        assert!(!answer_from_matches(
+            None,
+            Some(&j("bob@example.org")),
+            &own
+        ));
     }
 
     #[tokio::test]

@@ -1,6 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "tokio-xmpp")]
+pub mod client;
+pub mod connection;
 pub mod error;
+pub mod forms;
+pub mod microblog;
+pub mod pubsub;
+pub mod rsm;
 pub mod xml;
 
+pub use connection::{Connection, ConnectionExt, Incoming, IqRequest, IqType};
 pub use error::{Error, ParseError, Result};

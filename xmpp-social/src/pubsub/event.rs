@@ -254,17 +254,23 @@ mod tests {
         let e = ev("<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='princely_musings'>\
             <item id='ae890ac52d0df67ed7cfdf51b644e901'><entry xmlns='http://www.w3.org/2005/Atom'><title>Soliloquy</title></entry></item>\
             </items></event>").expect("items");
-        assert!(matches!(&e[0], PubSubEvent::Items { node, items, .. } if node == "princely_musings" && items.len() == 1));
+        assert!(
+            matches!(&e[0], PubSubEvent::Items { node, items, .. } if node == "princely_musings" && items.len() == 1)
+        );
         // Example 117 (retract notification).
         let e = ev("<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='princely_musings'>\
             <retract id='ae890ac52d0df67ed7cfdf51b644e901'/></items></event>").expect("retract");
-        assert!(matches!(&e[0], PubSubEvent::Retract { ids, .. } if ids == &["ae890ac52d0df67ed7cfdf51b644e901"]));
+        assert!(
+            matches!(&e[0], PubSubEvent::Retract { ids, .. } if ids == &["ae890ac52d0df67ed7cfdf51b644e901"])
+        );
         // Example 176 (purge), 162 (delete with redirect).
         let e = ev("<event xmlns='http://jabber.org/protocol/pubsub#event'><purge node='princely_musings'/></event>").expect("purge");
         assert!(matches!(&e[0], PubSubEvent::Purge { .. }));
         let e = ev("<event xmlns='http://jabber.org/protocol/pubsub#event'><delete node='princely_musings'>\
             <redirect uri='xmpp:hamlet@denmark.lit?;node=blog'/></delete></event>").expect("delete");
-        assert!(matches!(&e[0], PubSubEvent::Delete { redirect: Some(r), .. } if r == "xmpp:hamlet@denmark.lit?;node=blog"));
+        assert!(
+            matches!(&e[0], PubSubEvent::Delete { redirect: Some(r), .. } if r == "xmpp:hamlet@denmark.lit?;node=blog")
+        );
     }
 
     #[test]
@@ -273,6 +279,8 @@ mod tests {
         assert!(ev("<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='n'><item/></items></event>").is_err());
         assert!(ev("<event xmlns='http://jabber.org/protocol/pubsub#event'><items node='n'><retract/></items></event>").is_err());
         assert!(ev("<event xmlns='urn:wrong'/>").is_err());
-        assert!(ev("<event xmlns='http://jabber.org/protocol/pubsub#event'><purge/></event>").is_err());
+        assert!(
+            ev("<event xmlns='http://jabber.org/protocol/pubsub#event'><purge/></event>").is_err()
+        );
     }
 }

@@ -15,7 +15,9 @@ use minidom::Element;
 
 pub use config::{AccessModel, MaxItems, NodeConfig, PublishModel};
 pub use event::{PubSubEvent, PubSubEvents};
-pub use ops::{PreconditionPolicy, PubSubExt, PublishOptions};
+pub use ops::{
+    is_publish_options_refusal, DiscoInfo, PreconditionPolicy, PubSubExt, PublishOptions,
+};
 pub use parse::ItemsPage;
 pub use request::ItemsQuery;
 

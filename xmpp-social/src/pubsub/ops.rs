@@ -161,7 +161,10 @@ pub trait PubSubExt: Connection {
                     PreconditionPolicy::Fail => return Err(e),
                     PreconditionPolicy::PublishWithoutOptions => self.send_iq(send(false)).await?,
                     PreconditionPolicy::ReconfigureNode => {
-                        match self.configure_node(service.as_ref(), &node, &o.config).await {
+                        match self
+                            .configure_node(service.as_ref(), &node, &o.config)
+                            .await
+                        {
                             Err(ce) if ce.is_item_not_found() => {
                                 self.create_node(service.as_ref(), &node, Some(&o.config))
                                     .await?
@@ -389,12 +392,13 @@ pub trait PubSubExt: Connection {
             .build();
         let req = IqRequest::get(target.cloned(), payload);
         async move {
-            let r = self.send_iq(req).await?.ok_or(
-                crate::error::ParseError::MissingChild {
+            let r = self
+                .send_iq(req)
+                .await?
+                .ok_or(crate::error::ParseError::MissingChild {
                     element: "iq",
                     child: "query",
-                },
-            )?;
+                })?;
             crate::xml::expect_element(&r, NS_DISCO_INFO, "query")?;
             let mut info = DiscoInfo::default();
             for c in r.children() {

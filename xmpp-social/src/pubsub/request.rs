@@ -26,8 +26,11 @@ fn configure_child(ns: &str, config: &NodeConfig, form_type: &str) -> Element {
 
 /// Creates `node` (§8.1), with an initial configuration when given.
 pub fn create_node(node: &str, config: Option<&NodeConfig>) -> Element {
-    let mut b = Element::builder("pubsub", NS_PUBSUB)
-        .append(Element::builder("create", NS_PUBSUB).a("node", node).build());
+    let mut b = Element::builder("pubsub", NS_PUBSUB).append(
+        Element::builder("create", NS_PUBSUB)
+            .a("node", node)
+            .build(),
+    );
     if let Some(c) = config {
         b = b.append(configure_child(NS_PUBSUB, c, FORM_NODE_CONFIG));
     }
@@ -243,11 +246,17 @@ mod tests {
         let opts = NodeConfig::new()
             .access_model(AccessModel::Presence)
             .max_items(MaxItems::Max);
-        let p = publish("n", Some("i"), Element::builder("x", "y").build(), Some(&opts));
+        let p = publish(
+            "n",
+            Some("i"),
+            Element::builder("x", "y").build(),
+            Some(&opts),
+        );
         let po = p
             .get_child("publish-options", NS_PUBSUB)
             .expect("publish-options");
-        let form = crate::forms::DataForm::parse(po.children().next().expect("form")).expect("form");
+        let form =
+            crate::forms::DataForm::parse(po.children().next().expect("form")).expect("form");
         assert_eq!(form.form_type(), Some(FORM_PUBLISH_OPTIONS));
         assert_eq!(form.value("pubsub#access_model"), Some("presence"));
         assert_eq!(form.value("pubsub#max_items"), Some("max"));

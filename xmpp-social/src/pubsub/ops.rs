@@ -417,6 +417,55 @@ pub trait PubSubExt: Connection {
         }
     }
 
+    /// XEP-0030 `disco#items` of an entity: `(jid, node)` of each item.
+    fn disco_items(
+        &self,
+        target: Option<&Jid>,
+    ) -> impl Future<Output = Result<Vec<(Jid, Option<String>)>>> + Send {
+        let ns = "http://jabber.org/protocol/disco#items";
+        let req = IqRequest::get(target.cloned(), Element::builder("query", ns).build());
+        async move {
+            let r = self
+                .send_iq(req)
+                .await?
+                .ok_or(crate::error::ParseError::MissingChild {
+                    element: "iq",
+                    child: "query",
+                })?;
+            crate::xml::expect_element(&r, ns, "query")?;
+            let mut out = Vec::new();
+            for c in r.children().filter(|c| c.is("item", ns)) {
+                if let Some(j) = c.attr("jid").and_then(|j| Jid::new(j).ok()) {
+                    out.push((j, c.attr("node").map(str::to_owned)));
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    /// Finds a pubsub service (identity `pubsub/service`) among the items of the account's server.
+    fn find_pubsub_service(&self) -> impl Future<Output = Result<Option<Jid>>> + Send {
+        let domain = Jid::new(self.jid().domain().as_str());
+        async move {
+            let domain = domain.map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            for (item, node) in self.disco_items(Some(&domain)).await? {
+                if node.is_some() {
+                    continue;
+                }
+                if let Ok(info) = self.disco_info(Some(&item), None).await {
+                    if info
+                        .identities
+                        .iter()
+                        .any(|(c, t)| c == "pubsub" && t == "service")
+                    {
+                        return Ok(Some(item));
+                    }
+                }
+            }
+            Ok(None)
+        }
+    }
+
     /// A stream of pubsub notifications received from now on.
     fn pubsub_events(&self) -> PubSubEvents {
         PubSubEvents::new(self.incoming())

@@ -148,7 +148,11 @@ impl Field {
             b = b.append(Element::builder("required", NS_DATA).build());
         }
         for v in &self.values {
-            b = b.append(Element::builder("value", NS_DATA).append(v.as_str()).build());
+            b = b.append(
+                Element::builder("value", NS_DATA)
+                    .append(v.as_str())
+                    .build(),
+            );
         }
         for o in &self.options {
             b = b.append(
@@ -297,7 +301,11 @@ impl DataForm {
     pub fn to_element(&self) -> Element {
         let mut b = Element::builder("x", NS_DATA).a("type", self.kind.as_str());
         if let Some(t) = &self.title {
-            b = b.append(Element::builder("title", NS_DATA).append(t.as_str()).build());
+            b = b.append(
+                Element::builder("title", NS_DATA)
+                    .append(t.as_str())
+                    .build(),
+            );
         }
         for i in &self.instructions {
             b = b.append(
@@ -347,7 +355,9 @@ mod tests {
 
     #[test]
     fn refuses_bad_type() {
-        let el: Element = "<x xmlns='jabber:x:data' type='bogus'/>".parse().expect("xml");
+        let el: Element = "<x xmlns='jabber:x:data' type='bogus'/>"
+            .parse()
+            .expect("xml");
         assert!(DataForm::parse(&el).is_err());
         let el: Element = "<x xmlns='jabber:x:data'/>".parse().expect("xml");
         assert!(DataForm::parse(&el).is_err());

@@ -121,7 +121,10 @@ mod tests {
     fn xep_0059_examples() {
         // XEP-0059 example 2 (request) and 3 (result set).
         let req = RsmRequest::first(10).to_element();
-        assert_eq!(req.get_child("max", NS_RSM).map(Element::text), Some("10".into()));
+        assert_eq!(
+            req.get_child("max", NS_RSM).map(Element::text),
+            Some("10".into())
+        );
         let el: Element = "<set xmlns='http://jabber.org/protocol/rsm'>\
             <first index='0'>stpeter@jabber.org</first><last>peterpan@neverland.lit</last>\
             <count>800</count></set>"

@@ -62,7 +62,10 @@ fn check_depth(xml: &str) -> Result<(), ParseError> {
 }
 
 fn memchr_gt(bytes: &[u8], from: usize) -> Option<usize> {
-    bytes[from..].iter().position(|&b| b == b'>').map(|p| p + from)
+    bytes[from..]
+        .iter()
+        .position(|&b| b == b'>')
+        .map(|p| p + from)
 }
 
 /// `{namespace}name` of an element, for error messages.

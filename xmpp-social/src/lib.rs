@@ -7,6 +7,7 @@ pub mod error;
 pub mod forms;
 pub mod microblog;
 pub mod pubsub;
+pub mod query;
 pub mod rsm;
 pub mod xml;
 

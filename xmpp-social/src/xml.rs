@@ -98,34 +98,6 @@ pub fn depth(el: &Element) -> usize {
     max
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refuses_oversized_and_deep_documents() {
-        let big = format!("<a xmlns='x'>{}</a>", "y".repeat(100));
-        assert!(matches!(
-            parse_bounded(&big, 50),
-            Err(ParseError::TooLarge { .. })
-        ));
-        let deep = format!(
-            "{}{}",
-            "<a xmlns='x'>".repeat(MAX_XML_DEPTH + 1),
-            "</a>".repeat(MAX_XML_DEPTH + 1)
-        );
-        assert!(matches!(
-            parse_bounded(&deep, usize::MAX),
-            Err(ParseError::TooLarge { .. })
-        ));
-        let ok = format!("{}{}", "<a xmlns='x'/>", "");
-        assert!(parse_bounded(&ok, 1000).is_ok());
-        assert!(matches!(
-            parse_bounded("<a xmlns='x'>", 1000),
-            Err(ParseError::Xml(_))
-        ));
-    }
-}
 
 /// An attribute name for minidom's builder. Only for names written in this crate's code (constants):
 /// every such name is a valid NCName, so the conversion cannot fail on them.
@@ -155,4 +127,33 @@ impl BuilderExt for minidom::ElementBuilder {
 /// Sets or replaces an attribute on a built element.
 pub fn set_attr(el: &mut Element, name: &str, value: impl Into<String>) {
     el.set_attr(minidom::rxml::Namespace::NONE, nc(name), value.into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_oversized_and_deep_documents() {
+        let big = format!("<a xmlns='x'>{}</a>", "y".repeat(100));
+        assert!(matches!(
+            parse_bounded(&big, 50),
+            Err(ParseError::TooLarge { .. })
+        ));
+        let deep = format!(
+            "{}{}",
+            "<a xmlns='x'>".repeat(MAX_XML_DEPTH + 1),
+            "</a>".repeat(MAX_XML_DEPTH + 1)
+        );
+        assert!(matches!(
+            parse_bounded(&deep, usize::MAX),
+            Err(ParseError::TooLarge { .. })
+        ));
+        let ok = format!("{}{}", "<a xmlns='x'/>", "");
+        assert!(parse_bounded(&ok, 1000).is_ok());
+        assert!(matches!(
+            parse_bounded("<a xmlns='x'>", 1000),
+            Err(ParseError::Xml(_))
+        ));
+    }
 }

@@ -78,7 +78,7 @@ impl Entries {
     /// Sorts entries by publication date, newest first (items without a date last).
     pub fn sort_newest_first(&mut self) {
         self.entries
-            .sort_by(|a, b| b.entry.published.cmp(&a.entry.published));
+            .sort_by_key(|e| std::cmp::Reverse(e.entry.published));
     }
 
     fn from_items(items: Vec<Item>) -> Entries {
@@ -182,7 +182,7 @@ pub trait MicroblogExt: Connection {
         options: PostOptions,
     ) -> impl Future<Output = Result<ItemRef>> + Send {
         let service = own_service(self, service);
-        let pep = service == Jid::from(self.jid().to_bare());
+        let pep = service == self.jid().to_bare();
         let node = node.unwrap_or(NS_MICROBLOG).to_owned();
         let me = self.jid().to_bare();
         async move {

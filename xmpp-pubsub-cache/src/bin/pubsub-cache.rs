@@ -1,0 +1,3 @@
+//! `pubsub-cache`: the cache from the command line (work in progress).
+
+fn main() {}

@@ -157,6 +157,30 @@ pub trait ConnectionExt: Connection {
         }
     }
 
+    /// Sends an IQ whose answer must carry a payload (`<child/>` names it in the error otherwise) and parses
+    /// that payload with `parse`.
+    fn iq_parsed<T, F>(
+        &self,
+        request: IqRequest,
+        child: &'static str,
+        parse: F,
+    ) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send,
+        F: FnOnce(&Element) -> std::result::Result<T, crate::error::ParseError> + Send,
+    {
+        async move {
+            let payload =
+                self.send_iq(request)
+                    .await?
+                    .ok_or(crate::error::ParseError::MissingChild {
+                        element: "iq",
+                        child,
+                    })?;
+            Ok(parse(&payload)?)
+        }
+    }
+
     /// Sends a XEP-0199 ping to `to` (or to the server) and waits for the answer. Useful to flush: once it
     /// is answered, every stanza sent before it has been processed by the server.
     fn ping(&self, to: Option<Jid>) -> impl Future<Output = Result<()>> + Send {

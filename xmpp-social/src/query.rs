@@ -14,7 +14,7 @@ use std::future::Future;
 use jid::Jid;
 use minidom::Element;
 
-use crate::connection::{Connection, IqRequest};
+use crate::connection::{Connection, ConnectionExt, IqRequest};
 use crate::error::{Error, ParseError, Result};
 use crate::forms::{DataForm, Field, FormType, NS_DATA};
 use crate::pubsub::parse::ItemsPage;
@@ -267,8 +267,8 @@ pub struct CachingHints {
     pub consistent_set: Option<bool>,
     /// `stable-items`: items are always appended at the end.
     pub stable_items: Option<bool>,
-    /// `always-notify`: notifications (retractions included) are always sent. The XEP's example and one
-    /// sentence spell it `alway-notify`; both spellings are read.
+    /// `always-notify`: notifications (retractions included) are always sent. One sentence of the XEP
+    /// spells it `alway-notify`; both spellings are read.
     pub always_notify: Option<bool>,
     /// `allowed-for-suggestions`.
     pub allowed_for_suggestions: Option<bool>,
@@ -523,14 +523,12 @@ pub trait QueryExt: Connection {
         let payload = ordered_items_request(node, query, order);
         async move {
             require(self, service.as_ref(), NS_ORDER_BY, "XEP-0413 Order-By").await?;
-            let r = self
-                .send_iq(IqRequest::get(service, payload))
-                .await?
-                .ok_or(ParseError::MissingChild {
-                    element: "iq",
-                    child: "pubsub",
-                })?;
-            Ok(parse::parse_items_result(&r)?)
+            self.iq_parsed(
+                IqRequest::get(service, payload),
+                "pubsub",
+                parse::parse_items_result,
+            )
+            .await
         }
     }
 

@@ -11,7 +11,7 @@ use super::event::PubSubEvents;
 use super::parse::{self, ItemsPage};
 use super::request::{self, ItemsQuery};
 use super::{AffiliationEntry, Item, Subscription, NS_PUBSUB_ERRORS};
-use crate::connection::{Connection, IqRequest};
+use crate::connection::{Connection, ConnectionExt, IqRequest};
 use crate::error::{Error, Result};
 use crate::rsm::RsmRequest;
 
@@ -117,8 +117,9 @@ pub trait PubSubExt: Connection {
     ) -> impl Future<Output = Result<NodeConfig>> + Send {
         let req = IqRequest::get(service.cloned(), request::get_node_config(node));
         async move {
-            let r = self.send_iq(req).await?;
-            Ok(parse::parse_config_result(r.as_ref())?)
+            Ok(parse::parse_config_result(
+                self.send_iq(req).await?.as_ref(),
+            )?)
         }
     }
 
@@ -208,14 +209,7 @@ pub trait PubSubExt: Connection {
         query: &ItemsQuery,
     ) -> impl Future<Output = Result<ItemsPage>> + Send {
         let req = IqRequest::get(service.cloned(), request::get_items(node, query));
-        async move {
-            let r = self.send_iq(req).await?;
-            let el = r.ok_or(crate::error::ParseError::MissingChild {
-                element: "iq",
-                child: "pubsub",
-            })?;
-            Ok(parse::parse_items_result(&el)?)
-        }
+        self.iq_parsed(req, "pubsub", parse::parse_items_result)
     }
 
     /// Fetches items by id.
@@ -230,14 +224,8 @@ pub trait PubSubExt: Connection {
             ..Default::default()
         };
         let req = IqRequest::get(service.cloned(), request::get_items(node, &q));
-        async move {
-            let r = self.send_iq(req).await?;
-            let el = r.ok_or(crate::error::ParseError::MissingChild {
-                element: "iq",
-                child: "pubsub",
-            })?;
-            Ok(parse::parse_items_result(&el)?.items)
-        }
+        let page = self.iq_parsed(req, "pubsub", parse::parse_items_result);
+        async move { Ok(page.await?.items) }
     }
 
     /// Fetches every item of a node (at most `limit`, the most recent ones when the service does not
@@ -304,8 +292,9 @@ pub trait PubSubExt: Connection {
         let me: Jid = self.jid().to_bare().into();
         let req = IqRequest::set(service.cloned(), request::subscribe(node, &me));
         async move {
-            let r = self.send_iq(req).await?;
-            Ok(parse::parse_subscribe_result(r.as_ref())?)
+            Ok(parse::parse_subscribe_result(
+                self.send_iq(req).await?.as_ref(),
+            )?)
         }
     }
 
@@ -329,8 +318,9 @@ pub trait PubSubExt: Connection {
     ) -> impl Future<Output = Result<Vec<Subscription>>> + Send {
         let req = IqRequest::get(service.cloned(), request::subscriptions(node));
         async move {
-            let r = self.send_iq(req).await?;
-            Ok(parse::parse_subscriptions_result(r.as_ref())?)
+            Ok(parse::parse_subscriptions_result(
+                self.send_iq(req).await?.as_ref(),
+            )?)
         }
     }
 
@@ -342,8 +332,9 @@ pub trait PubSubExt: Connection {
     ) -> impl Future<Output = Result<Vec<AffiliationEntry>>> + Send {
         let req = IqRequest::get(service.cloned(), request::affiliations(node));
         async move {
-            let r = self.send_iq(req).await?;
-            Ok(parse::parse_affiliations_result(r.as_ref())?)
+            Ok(parse::parse_affiliations_result(
+                self.send_iq(req).await?.as_ref(),
+            )?)
         }
     }
 
@@ -355,8 +346,9 @@ pub trait PubSubExt: Connection {
     ) -> impl Future<Output = Result<Vec<AffiliationEntry>>> + Send {
         let req = IqRequest::get(service.cloned(), request::node_affiliations(node));
         async move {
-            let r = self.send_iq(req).await?;
-            Ok(parse::parse_affiliations_result(r.as_ref())?)
+            Ok(parse::parse_affiliations_result(
+                self.send_iq(req).await?.as_ref(),
+            )?)
         }
     }
 

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+pub mod attachments;
 #[cfg(feature = "tokio-xmpp")]
 pub mod client;
 pub mod connection;
 pub mod error;
 pub mod forms;
 pub mod microblog;
+pub mod pps;
 pub mod pubsub;
 pub mod query;
 pub mod rsm;

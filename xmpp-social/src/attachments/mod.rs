@@ -57,7 +57,9 @@ pub const MAX_ATTACHMENT_ITEMS: usize = 10_000;
 
 /// The configuration of an attachment node created by the target item's publisher: anyone may
 /// publish (each JID its own item), the given access model (the XEP: the target node's), every item
-/// kept, retractions notified.
+/// kept, retractions notified, and `pubsub#itemreply` = `publisher` so that services which honour it
+/// (ejabberd) say who published each item, which lets readers set forgeries aside (Prosody ignores
+/// the field and exposes publishers per service instead).
 pub fn attachments_node_config(access: AccessModel) -> NodeConfig {
     NodeConfig::new()
         .access_model(access)
@@ -65,6 +67,7 @@ pub fn attachments_node_config(access: AccessModel) -> NodeConfig {
         .max_items(MaxItems::Max)
         .persist_items(true)
         .notify_retract(true)
+        .set("pubsub#itemreply", "publisher")
 }
 
 /// What [`AttachmentsExt::create_attachments_node`] did.
@@ -125,14 +128,17 @@ fn no_attachment_node(node: &str, target: &ItemRef) -> Error {
 /// [`ItemRef`] (service, node, item id); attachments always go to the target item's service.
 pub trait AttachmentsExt: Connection {
     /// Whether `service` is fully compliant with XEP-0470 (announces `urn:xmpp:pubsub-attachments:1`):
-    /// it then creates attachment nodes itself and keeps summary nodes.
+    /// it then creates attachment nodes itself and keeps summary nodes. A service that answers the
+    /// discovery request with an error (ejabberd refuses it on another user's account to non-contacts
+    /// with `subscription-required`) announces nothing: `false`.
     fn attachments_supported(&self, service: &Jid) -> impl Future<Output = Result<bool>> + Send {
         let service = Jid::from(service.to_bare());
         async move {
-            Ok(self
-                .disco_info(Some(&service), None)
-                .await?
-                .has(NS_ATTACHMENTS))
+            match self.disco_info(Some(&service), None).await {
+                Ok(info) => Ok(info.has(NS_ATTACHMENTS)),
+                Err(Error::Stanza(_)) => Ok(false),
+                Err(e) => Err(e),
+            }
         }
     }
 
@@ -183,13 +189,9 @@ pub trait AttachmentsExt: Connection {
         async move {
             let service = bare_service(&target);
             let node = attachment_node_name(&target);
-            match self
-                .get_items_by_id(Some(&service), &node, &[me.as_str()])
-                .await
-            {
-                Ok(items) => own_attachments(&items, &me),
-                Err(e) if e.is_item_not_found() => Ok(None),
-                Err(e) => Err(e),
+            match read_own(self, &service, &node, &me).await? {
+                Own::NodeMissing => Ok(None),
+                Own::Found(a) => Ok(a),
             }
         }
     }
@@ -215,29 +217,15 @@ pub trait AttachmentsExt: Connection {
         async move {
             let service = bare_service(&target);
             let node = attachment_node_name(&target);
-            let current = match self
-                .get_items_by_id(Some(&service), &node, &[me.as_str()])
-                .await
-            {
-                Ok(items) => own_attachments(&items, &me)?,
-                Err(e) if e.is_item_not_found() => {
-                    // The node or only our item is missing; only a missing node matters.
-                    let probe = ItemsQuery {
-                        max_items: Some(1),
-                        ..Default::default()
-                    };
-                    match self.get_items(Some(&service), &node, &probe).await {
-                        Ok(_) => None,
-                        Err(e) if e.is_item_not_found() => {
-                            if !self.attachments_supported(&service).await? {
-                                return Err(no_attachment_node(&node, &target));
-                            }
-                            None
-                        }
-                        Err(e) => return Err(e),
+            let current = match read_own(self, &service, &node, &me).await? {
+                Own::Found(a) => a,
+                Own::NodeMissing => {
+                    if !self.attachments_supported(&service).await? {
+                        return Err(no_attachment_node(&node, &target));
                     }
+                    // A fully-compliant service creates the node on the first publish.
+                    None
                 }
-                Err(e) => return Err(e),
             };
             let existed = current.is_some();
             let before = current.unwrap_or_default();
@@ -489,6 +477,41 @@ pub trait AttachmentsExt: Connection {
 }
 
 impl<C: Connection + ?Sized> AttachmentsExt for C {}
+
+/// What reading this account's own attachment item found.
+enum Own {
+    /// The attachment node does not exist.
+    NodeMissing,
+    /// The node exists; the item, if any.
+    Found(Option<Attachments>),
+}
+
+/// Reads this account's item of an attachment node. Services differ on a missing node or item
+/// (Prosody: `item-not-found`; ejabberd's PEP: `subscription-required` for items asked by id on a
+/// missing node), so an error is checked with a plain read of the node: `item-not-found` there means
+/// the node is missing; a node that exists makes an `item-not-found` mean "no item"; any other error
+/// is returned as it is (Prosody's PEP answers `forbidden` for a missing node of a non-contact).
+async fn read_own<C: Connection + ?Sized>(
+    c: &C,
+    service: &Jid,
+    node: &str,
+    me: &BareJid,
+) -> Result<Own> {
+    let first = match c.get_items_by_id(Some(service), node, &[me.as_str()]).await {
+        Ok(items) => return Ok(Own::Found(own_attachments(&items, me)?)),
+        Err(e @ Error::Stanza(_)) => e,
+        Err(e) => return Err(e),
+    };
+    let probe = ItemsQuery {
+        max_items: Some(1),
+        ..Default::default()
+    };
+    match c.get_items(Some(service), node, &probe).await {
+        Err(e) if e.is_item_not_found() => Ok(Own::NodeMissing),
+        Ok(_) if first.is_item_not_found() => Ok(Own::Found(None)),
+        _ => Err(first),
+    }
+}
 
 /// This account's attachments among the items read by id: `None` when its item is absent.
 fn own_attachments(items: &[crate::pubsub::Item], me: &BareJid) -> Result<Option<Attachments>> {

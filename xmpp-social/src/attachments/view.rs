@@ -48,7 +48,7 @@ pub struct AttachmentsView {
     /// The attachment node that was read (absent when the target item has none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
-    /// Each JID's attachments, in the service's order.
+    /// Each JID's attachments, in the service's order (JIDs whose item is empty are left out).
     pub by_jid: Vec<JidAttachments>,
     /// The summary of `by_jid`, computed with the XEP's counting rules.
     pub summary: Summary,
@@ -76,6 +76,8 @@ impl AttachmentsView {
         view.node = Some(node);
         for item in items {
             match check_item(&item) {
+                // An emptied item (where the service would not let its publisher retract it).
+                Ok((_, attachments, _)) if attachments.is_empty() => {}
                 Ok((jid, attachments, legacy)) => {
                     if view.by_jid.iter().any(|j| j.jid == jid) {
                         view.rejected.push(RejectedAttachment {

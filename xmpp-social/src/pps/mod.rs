@@ -87,10 +87,14 @@ pub fn public_subscriptions_node_config() -> NodeConfig {
         .notify_retract(true)
 }
 
-/// The configuration of a subscribers node opened by a node's owner: readable by anyone, and anyone
-/// may publish (each subscriber lists itself under its bare JID).
+/// The configuration of a subscribers node opened by a node's owner: readable by anyone, anyone may
+/// publish (each subscriber lists itself under its bare JID), and `pubsub#itemreply` = `publisher`
+/// so that services which honour it (ejabberd) say who published each entry (readers set entries
+/// published by someone else than the subscriber aside).
 pub fn public_subscribers_node_config() -> NodeConfig {
-    public_subscriptions_node_config().publish_model(PublishModel::Open)
+    public_subscriptions_node_config()
+        .publish_model(PublishModel::Open)
+        .set("pubsub#itemreply", "publisher")
 }
 
 /// What the account's server offers for public subscriptions.

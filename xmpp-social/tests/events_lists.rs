@@ -12,11 +12,12 @@ use std::collections::BTreeSet;
 use jid::{BareJid, Jid};
 use minidom::{Element, Node};
 use xmpp_parsers::stanza_error::DefinedCondition;
+use xmpp_social::attachments::{summary_node_name, NS_ATTACHMENTS};
 use xmpp_social::client::XmppClient;
 use xmpp_social::events::{
-    events_node, summary_node, AttendeesSummary, Attending, CreateEventOptions, DescriptionBody,
-    Event, EventNamespace, EventStatus, EventsExt, InviteOptions, Invitee, RsvpAnswer, RsvpForm,
-    Wheelchair, FORM_RSVP, NS_CALENDAR_EVENTS, NS_PUBSUB_ATTACHMENTS, PARTICIPANTS_FIELD,
+    events_node, AttendeesSummary, Attending, CreateEventOptions, DescriptionBody, Event,
+    EventNamespace, EventStatus, EventsExt, InviteOptions, Invitee, RsvpAnswer, RsvpForm,
+    Wheelchair, FORM_RSVP, NS_CALENDAR_EVENTS, PARTICIPANTS_FIELD,
 };
 use xmpp_social::forms::{DataForm, FormType};
 use xmpp_social::lists::{
@@ -24,7 +25,7 @@ use xmpp_social::lists::{
     ListRef, ListTemplate, ListsExt, LIBERVIA_LIST_NS,
 };
 use xmpp_social::microblog::{ItemRef, NodeRef, XmppUri};
-use xmpp_social::pubsub::{request, DiscoInfo, Item, ItemsQuery};
+use xmpp_social::pubsub::{request, AccessModel, DiscoInfo, Item, ItemsQuery};
 use xmpp_social::{Error, ParseError};
 use xmpp_testkit::{Server, ServerKind};
 
@@ -872,7 +873,7 @@ fn x471_rsvp_answer() {
         .expect("an rsvp");
     assert_eq!(answer.form.form_type(), Some(FORM_RSVP));
     let merged = answer.merge_into_attachments(None);
-    assert!(merged.is("attachments", NS_PUBSUB_ATTACHMENTS));
+    assert!(merged.is("attachments", NS_ATTACHMENTS));
     assert_eq!(strip_ws(&merged), strip_ws(&attachments));
     assert_eq!(
         RsvpAnswer::from_attachments(&merged).expect("ok"),
@@ -886,7 +887,7 @@ fn x471_rsvp_summary() {
     let items = child(child(&iq, "pubsub", NS_PUBSUB), "items", NS_PUBSUB);
     assert_eq!(
         items.attr("node"),
-        Some(summary_node("urn:xmpp:calendar-events:0/picnics").as_str())
+        Some(summary_node_name("urn:xmpp:calendar-events:0/picnics").as_str())
     );
     let item = child(items, "item", NS_PUBSUB);
     assert_eq!(item.attr("id"), Some("picnic_ab123"));
@@ -1704,6 +1705,44 @@ async fn event_invite_rsvp_summary(kind: ServerKind) {
         .expect("linked event");
     assert_eq!(mine.event.external.as_ref(), Some(&item));
     assert_eq!(mine.event.start, event.start);
+
+    // An open event in Libervia's namespace: anyone may answer, and answers follow the namespace.
+    let legacy = alice
+        .create_event(
+            Some(&service),
+            Some(&events_node("open")),
+            event.clone().in_namespace(EventNamespace::Legacy),
+            CreateEventOptions {
+                access: AccessModel::Open,
+                invitees_node: false,
+                ..CreateEventOptions::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: legacy event: {e}"));
+    assert_eq!(
+        dave.event(&legacy).await.expect("open").event.ns,
+        EventNamespace::Legacy
+    );
+    dave.rsvp(
+        &legacy,
+        RsvpAnswer::new(Attending::Yes).with_participants(3),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{kind:?}: rsvp to an open event: {e}"));
+    let att = alice.attendees(&legacy).await.expect("attendees");
+    assert_eq!(
+        att.summary,
+        AttendeesSummary {
+            confirmed: 3,
+            max: 3
+        }
+    );
+    assert_eq!(att.answers[0].answer.ns, EventNamespace::Legacy);
+    assert_eq!(
+        att.answers[0].answer.form.form_type(),
+        Some("urn:xmpp:events:rsvp:0")
+    );
 
     // Alice lists her events node, then deletes the event.
     let all = alice

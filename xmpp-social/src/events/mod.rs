@@ -48,12 +48,12 @@ use xmpp_parsers::stanza_error::DefinedCondition;
 
 pub use model::*;
 pub use rsvp::{
-    attachments_without_rsvp, summary_node, AttendeesSummary, Attending, RsvpAnswer,
-    ATTENDING_FIELD, NS_HINTS, NS_PUBSUB_ATTACHMENTS, NS_PUBSUB_ATTACHMENTS_SUMMARY,
+    attachments_without_rsvp, AttendeesSummary, Attending, RsvpAnswer, ATTENDING_FIELD, NS_HINTS,
     PARTICIPANTS_FIELD,
 };
 pub use util::{format_date, MAX_DEPTH, MAX_LIST_LEN, MAX_TEXT_BYTES};
 
+use crate::attachments::{attachment_node_name as attachment_node, NS_ATTACHMENTS};
 use crate::connection::Connection;
 use crate::error::{Error, ParseError, Result};
 use crate::microblog::{friendly_id, is_safe_item_id, ItemRef, NodeRef};
@@ -61,7 +61,6 @@ use crate::pubsub::{
     AccessModel, Affiliation, AffiliationEntry, Item, MaxItems, NodeConfig, PreconditionPolicy,
     PubSubExt, PublishModel, PublishOptions,
 };
-use rsvp::attachment_node;
 use util::{ser_item, ser_jid, ser_opt_jid};
 
 /// The configuration of an events node: the access model, all items kept, retractions notified.
@@ -365,7 +364,8 @@ async fn ensure_node<C: Connection + ?Sized>(
 }
 
 /// Calendar event operations on any [`Connection`]. `service` `None` means the account's PEP service;
-/// `node` `None` the agenda node `urn:xmpp:calendar-events:0`.
+/// `node` `None` the agenda node `urn:xmpp:calendar-events:0` (`urn:xmpp:events:0` when creating an
+/// event in the legacy namespace).
 pub trait EventsExt: Connection {
     /// Publishes a new event and returns where it is. Creates (or reconfigures) the events node with
     /// `options.access`, an invitees node when asked, and the RSVP attachment node when the event has an
@@ -378,7 +378,7 @@ pub trait EventsExt: Connection {
         options: CreateEventOptions,
     ) -> impl Future<Output = Result<ItemRef>> + Send {
         let service = own_service(self, service);
-        let node = node.unwrap_or(NS_CALENDAR_EVENTS).to_owned();
+        let node = node.unwrap_or(event.ns.agenda_node()).to_owned();
         async move {
             let mut event = event;
             event.validate()?;
@@ -484,15 +484,19 @@ pub trait EventsExt: Connection {
         }
     }
 
-    /// Answers an event's RSVP: publishes `answer` (stamped now when it has no timestamp) in the event's
-    /// attachment node under one's bare JID, keeping one's other attachments to the event. Fails with
+    /// Answers an event's RSVP: reads the event, then publishes `answer` (in the event's namespace,
+    /// stamped now when it has no timestamp) in the event's attachment node under one's bare JID, keeping
+    /// one's other attachments to the event. Fails with
     /// [`Error::Unsupported`] when the event has no RSVP node and the service does not create them (the
     /// XEP forbids creating it oneself).
     fn rsvp(&self, event: &ItemRef, answer: RsvpAnswer) -> impl Future<Output = Result<()>> + Send {
         let event = event.clone();
         let me = self.jid().to_bare().to_string();
         async move {
-            let mut answer = answer;
+            // Reading the event checks it exists and gives its namespace: Libervia 0.9 reads only
+            // answers in the 0.1.0 namespace, so a legacy event gets a legacy answer.
+            let ns = self.event(&event).await?.event.ns;
+            let mut answer = answer.in_namespace(ns);
             if answer.timestamp.is_none() {
                 answer.timestamp = Some(chrono::Utc::now().fixed_offset());
             }
@@ -669,7 +673,7 @@ async fn own_attachments<C: Connection + ?Sized>(
             let compliant = c
                 .disco_info(to, None)
                 .await
-                .map(|i| i.has(NS_PUBSUB_ATTACHMENTS))
+                .map(|i| i.has(NS_ATTACHMENTS))
                 .unwrap_or(false);
             if compliant {
                 Ok(None)

@@ -13,38 +13,15 @@ use super::model::EventNamespace;
 use super::util::{check_limits, detached, format_date, invalid, parse_date, ser_opt_date};
 use crate::error::ParseError;
 use crate::forms::{DataForm, Field, FormType, NS_DATA};
-use crate::microblog::ItemRef;
 use crate::xml::BuilderExt;
 
-/// XEP-0470 Pubsub Attachments (`urn:xmpp:pubsub-attachments:1`).
-pub const NS_PUBSUB_ATTACHMENTS: &str = "urn:xmpp:pubsub-attachments:1";
-/// XEP-0470 summary namespace and summary node prefix.
-pub const NS_PUBSUB_ATTACHMENTS_SUMMARY: &str = "urn:xmpp:pubsub-attachments:summary:1";
+use crate::attachments::{NS_ATTACHMENTS, NS_SUMMARY};
 /// XEP-0334 Message Processing Hints (the `<store/>` hint of private RSVPs).
 pub const NS_HINTS: &str = "urn:xmpp:hints";
 /// The main RSVP field.
 pub const ATTENDING_FIELD: &str = "attending";
 /// The optional RSVP field counting people coming (including the one answering).
 pub const PARTICIPANTS_FIELD: &str = "participants_number";
-
-/// The name of an item's XEP-0470 attachment node: `urn:xmpp:pubsub-attachments:1/` followed by the
-/// item's XEP-0060 `xmpp:` URI (`xmpp:<service>?;node=<node>;item=<item>`, percent-encoded).
-///
-/// Kept private to this module: the XEP-0470 module of the crate has its own helper for this; this copy
-/// exists so events do not depend on it while it is written.
-pub(crate) fn attachment_node(item: &ItemRef) -> String {
-    let bare = ItemRef::new(
-        item.service.to_bare().into(),
-        item.node.clone(),
-        item.item.clone(),
-    );
-    format!("{NS_PUBSUB_ATTACHMENTS}/{}", bare.to_uri())
-}
-
-/// The name of a target node's XEP-0470 summary node.
-pub fn summary_node(target_node: &str) -> String {
-    format!("{NS_PUBSUB_ATTACHMENTS_SUMMARY}/{target_node}")
-}
 
 /// The value of the `attending` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -211,7 +188,7 @@ impl RsvpAnswer {
 
     /// Reads the RSVP of a XEP-0470 `<attachments/>` payload (`None` when it has none).
     pub fn from_attachments(attachments: &Element) -> Result<Option<Self>, ParseError> {
-        crate::xml::expect_element(attachments, NS_PUBSUB_ATTACHMENTS, "attachments")?;
+        crate::xml::expect_element(attachments, NS_ATTACHMENTS, "attachments")?;
         attachments
             .children()
             .find(|c| is_rsvp(c))
@@ -222,8 +199,8 @@ impl RsvpAnswer {
     /// The `<attachments/>` payload to publish: `existing` (one's current attachment item, if any) with
     /// its RSVP replaced by this one and every other attachment kept.
     pub fn merge_into_attachments(&self, existing: Option<&Element>) -> Element {
-        let mut out = Element::bare("attachments", NS_PUBSUB_ATTACHMENTS);
-        if let Some(old) = existing.filter(|e| e.is("attachments", NS_PUBSUB_ATTACHMENTS)) {
+        let mut out = Element::bare("attachments", NS_ATTACHMENTS);
+        if let Some(old) = existing.filter(|e| e.is("attachments", NS_ATTACHMENTS)) {
             for c in old.children().filter(|c| !is_rsvp(c)) {
                 out.append_child(detached(c));
             }
@@ -254,7 +231,7 @@ fn is_rsvp(el: &Element) -> bool {
 /// `attachments` without the RSVP: what to republish to withdraw an answer (`None` when nothing else
 /// is left, so the item can be retracted).
 pub fn attachments_without_rsvp(existing: &Element) -> Option<Element> {
-    let mut out = Element::bare("attachments", NS_PUBSUB_ATTACHMENTS);
+    let mut out = Element::bare("attachments", NS_ATTACHMENTS);
     let mut any = false;
     for c in existing.children().filter(|c| !is_rsvp(c)) {
         out.append_child(detached(c));
@@ -339,7 +316,7 @@ impl AttendeesSummary {
 
     /// Reads the attendees of a XEP-0470 `<summary/>` item payload (`None` when it has none).
     pub fn from_summary(summary: &Element) -> Result<Option<Self>, ParseError> {
-        crate::xml::expect_element(summary, NS_PUBSUB_ATTACHMENTS_SUMMARY, "summary")?;
+        crate::xml::expect_element(summary, NS_SUMMARY, "summary")?;
         summary
             .children()
             .find(|c| c.name() == "attendees" && EventNamespace::from_ns(&c.ns()).is_some())
@@ -351,30 +328,6 @@ impl AttendeesSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jid::Jid;
-
-    #[test]
-    fn attachment_node_matches_xep_0470() {
-        // XEP-0470 §Basic Usage: the node for item balcony-restoration-afd1 of juliet's blog.
-        let item = ItemRef::new(
-            Jid::new("juliet@capulet.lit").expect("jid"),
-            "urn:xmpp:microblog:0",
-            "balcony-restoration-afd1",
-        );
-        assert_eq!(
-            attachment_node(&item),
-            "urn:xmpp:pubsub-attachments:1/xmpp:juliet@capulet.lit?;node=urn%3Axmpp%3Amicroblog%3A0;item=balcony-restoration-afd1"
-        );
-        // A full JID names the same (bare) service; '/' in node names is percent-encoded.
-        let item = ItemRef::new(
-            Jid::new("pubsub.capulet.lit").expect("jid"),
-            "urn:xmpp:events:0/picnics",
-            "picnic_ab123",
-        );
-        assert!(attachment_node(&item).ends_with(
-            "xmpp:pubsub.capulet.lit?;node=urn%3Axmpp%3Aevents%3A0%2Fpicnics;item=picnic_ab123"
-        ));
-    }
 
     #[test]
     fn increments_follow_the_xep() {
@@ -451,7 +404,7 @@ mod tests {
         assert_eq!(prev.attending(), Some(Attending::No));
         let new = RsvpAnswer::new(Attending::Yes).merge_into_attachments(Some(&old));
         assert_eq!(new.children().count(), 3);
-        assert!(new.get_child("noticed", NS_PUBSUB_ATTACHMENTS).is_some());
+        assert!(new.get_child("noticed", NS_ATTACHMENTS).is_some());
         assert!(new.get_child("unknown", "urn:example:x").is_some());
         let a = RsvpAnswer::from_attachments(&new)
             .expect("ok")

@@ -98,7 +98,6 @@ pub fn depth(el: &Element) -> usize {
     max
 }
 
-
 /// An attribute name for minidom's builder. Only for names written in this crate's code (constants):
 /// every such name is a valid NCName, so the conversion cannot fail on them.
 pub fn nc(name: &str) -> minidom::rxml::NcName {

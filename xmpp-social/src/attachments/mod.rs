@@ -15,6 +15,14 @@
 //!   XEP's counting rules.
 //! - [`AttachmentsExt`]: the operations on a [`Connection`]: like/unlike, react, read.
 //!
+//! Seen on Prosody 0.12 and ejabberd 23.01 (neither is fully compliant): both let other users publish
+//! to an attachment node the target's publisher created with open publishing, on a pubsub component
+//! and on a PEP service alike, so likes and reactions work on PEP blogs too. Prosody refuses a
+//! publisher's retraction on such a node (only the owner may retract): withdrawing everything then
+//! publishes an empty `<attachments/>`, which readers skip. Prosody's PEP never says who published an
+//! item, so there a forged item (published under someone else's JID) cannot be told apart; its pubsub
+//! component with `expose_publisher`, and ejabberd with `pubsub#itemreply` = `publisher`, do say it.
+//!
 //! The XEP's privacy warning applies: what one notices or reacts to reveals tastes and opinions, and
 //! the attachment node is as readable as the target node.
 

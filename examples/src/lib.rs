@@ -1,6 +1,10 @@
 //! Example binaries of the xmpp-social SDK (`src/bin/`), and the small helpers they share.
 
+use std::net::SocketAddr;
+
+use jid::Jid;
 use serde::Serialize;
+use xmpp_social::client::{ClientConfig, Transport, XmppClient};
 use xmpp_social::microblog::{BlogItem, Text};
 
 /// The flat JSON view of one blog entry printed by `microblog list --json`.
@@ -58,4 +62,77 @@ impl EntryJson {
                 .and(item.publisher.as_ref().map(|p| p.to_bare().to_string())),
         }
     }
+}
+
+/// The connection flags every example CLI takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectArgs {
+    /// Server address, HOST:PORT. A loopback address is reached without TLS (local test servers).
+    #[arg(long)]
+    pub server: String,
+    /// Account JID.
+    #[arg(long)]
+    pub jid: String,
+    /// Account password.
+    #[arg(long)]
+    pub password: String,
+    /// Use STARTTLS even to a loopback address.
+    #[arg(long)]
+    pub starttls: bool,
+}
+
+/// Parses a JID argument.
+pub fn parse_jid(s: &str) -> Result<Jid, String> {
+    Jid::new(s).map_err(|e| format!("bad JID {s:?}: {e}"))
+}
+
+impl ConnectArgs {
+    /// Connects: plaintext to a loopback address, STARTTLS otherwise.
+    pub async fn connect(&self) -> Result<XmppClient, String> {
+        let jid = parse_jid(&self.jid)?;
+        let loopback = self
+            .server
+            .parse::<SocketAddr>()
+            .ok()
+            .filter(|a| a.ip().is_loopback());
+        let transport = match loopback {
+            Some(addr) if !self.starttls => Transport::PlaintextLoopback { addr },
+            _ => Transport::StartTls {
+                server: Some(self.server.clone()),
+            },
+        };
+        XmppClient::connect(ClientConfig::new(jid, self.password.clone(), transport))
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))
+    }
+}
+
+/// Runs an async CLI body on a fresh runtime and turns its result into an exit code.
+pub fn run_main<F>(body: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(body) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a value as one line of JSON.
+pub fn print_json<T: Serialize>(value: &T) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string(value).map_err(|e| e.to_string())?
+    );
+    Ok(())
 }

@@ -9,31 +9,20 @@
 //! ```
 //! A loopback `--server` is reached without TLS (for local test servers); any other with STARTTLS.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use jid::Jid;
-use xmpp_social::client::{ClientConfig, Transport, XmppClient};
+use xmpp_social::attachments::AttachmentsExt;
+use xmpp_social::client::XmppClient;
 use xmpp_social::microblog::{Entry, ItemRef, MicroblogExt, PostOptions, Text, NS_MICROBLOG};
 use xmpp_social::pubsub::PubSubExt;
-use xmpp_social_examples::EntryJson;
+use xmpp_social_examples::{parse_jid, run_main, ConnectArgs, EntryJson};
 
 #[derive(Parser)]
 #[command(about = "Publish and read XMPP microblogs (XEP-0277)")]
 struct Cli {
-    /// Server address, HOST:PORT.
-    #[arg(long)]
-    server: String,
-    /// Account JID.
-    #[arg(long)]
-    jid: String,
-    /// Account password.
-    #[arg(long)]
-    password: String,
-    /// Use STARTTLS even to a loopback address.
-    #[arg(long)]
-    starttls: bool,
+    #[command(flatten)]
+    conn: ConnectArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +49,9 @@ enum Command {
         /// Do not create a comments node.
         #[arg(long)]
         no_comments: bool,
+        /// Do not create the XEP-0470 attachments node (others then cannot like or react).
+        #[arg(long)]
+        no_attachments: bool,
     },
     /// List entries of a blog.
     List {
@@ -108,30 +100,8 @@ enum Command {
     },
 }
 
-fn parse_jid(s: &str) -> Result<Jid, String> {
-    Jid::new(s).map_err(|e| format!("bad JID {s:?}: {e}"))
-}
-
-async fn connect(cli: &Cli) -> Result<XmppClient, String> {
-    let jid = parse_jid(&cli.jid)?;
-    let loopback = cli
-        .server
-        .parse::<SocketAddr>()
-        .ok()
-        .filter(|a| a.ip().is_loopback());
-    let transport = match loopback {
-        Some(addr) if !cli.starttls => Transport::PlaintextLoopback { addr },
-        _ => Transport::StartTls {
-            server: Some(cli.server.clone()),
-        },
-    };
-    XmppClient::connect(ClientConfig::new(jid, cli.password.clone(), transport))
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))
-}
-
 async fn run(cli: Cli) -> Result<(), String> {
-    let client = connect(&cli).await?;
+    let client = cli.conn.connect().await?;
     let result = run_command(&client, cli.command).await;
     // Flush before leaving: the server must process what we sent (see RECIPES: closing with unread
     // input can make the kernel reset the connection and the server drop stanzas).
@@ -148,6 +118,7 @@ async fn run_command(client: &XmppClient, command: Command) -> Result<(), String
             id,
             comments_service,
             no_comments,
+            no_attachments,
         } => {
             let mut entry = Entry::new_post(title, body);
             for t in tags {
@@ -174,6 +145,13 @@ async fn run_command(client: &XmppClient, command: Command) -> Result<(), String
                 )
                 .await
                 .map_err(|e| format!("post failed: {e}"))?;
+            if !no_attachments {
+                // XEP-0470: the item's publisher creates its attachments node, open to publishers.
+                client
+                    .create_attachments_node(&item)
+                    .await
+                    .map_err(|e| format!("attachments node: {e}"))?;
+            }
             println!("{}", item.item);
         }
         Command::List {
@@ -255,19 +233,5 @@ async fn run_command(client: &XmppClient, command: Command) -> Result<(), String
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_main(run(Cli::parse()))
 }

@@ -65,10 +65,9 @@ async fn wait_event(
 }
 
 fn post(title: &str, body: &str) -> Entry {
-    let mut e = Entry::default();
-    e.title = Some(Text::plain(title));
-    e.content.push(Text::plain(body));
-    e
+    Entry::new()
+        .with_title(Text::plain(title))
+        .with_content(Text::plain(body))
 }
 
 async fn blog_250_entries_paging_and_live_events(kind: ServerKind) {
@@ -239,8 +238,7 @@ async fn comments_and_rename(kind: ServerKind) {
         .next()
         .expect("a comments node");
     assert_eq!(comments.service, pubsub);
-    let mut c = Entry::default();
-    c.content.push(Text::plain("Nice post!"));
+    let c = Entry::new().with_content(Text::plain("Nice post!"));
     let comment = bob
         .comment(&posted, &comments, c)
         .await

@@ -3,8 +3,10 @@
 //!
 //! Built in: XEP-0277 blog entries (`urn:xmpp:microblog:0` or an Atom `<entry/>`), their comments
 //! (`urn:xmpp:microblog:0:comments/...`), and a generic fallback. Register your own with
-//! [`AnalyserRegistry::register`]: they are tried before the built-in ones. Events, lists, attachments
-//! and public subscriptions get analysers once xmpp-social's models for them land.
+//! [`AnalyserRegistry::register`]: they are tried before the built-in ones. XEP-0471 events, XEP-0470
+//! attachments and summaries, and XEP-0465 public subscriptions are parsed with xmpp-social's models
+//! through [`ModelAnalyser`] (their JSON is the model's serde form). Lists (XEP-0004 forms on pubsub,
+//! Libervia's `fdp`) fall back to the generic analyser for now: [`ModelAnalyser`] is the extension point.
 
 use std::sync::Arc;
 
@@ -313,6 +315,165 @@ impl Analyser for GenericAnalyser {
     }
 }
 
+/// An analyser over one of xmpp-social's typed models: recognises nodes by a name prefix and payloads
+/// by root element, parses with the model's `TryFrom<&Element>` and stores its serde JSON; the text
+/// content of the payload is indexed.
+pub struct ModelAnalyser {
+    name: &'static str,
+    node_type: &'static str,
+    node_prefixes: &'static [&'static str],
+    payload: &'static [(&'static str, &'static str)],
+    parse: fn(&Element) -> Result<Value, ParseError>,
+}
+
+impl std::fmt::Debug for ModelAnalyser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelAnalyser")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn model_json<T>(el: &Element) -> Result<Value, ParseError>
+where
+    T: for<'a> TryFrom<&'a Element, Error = ParseError> + serde::Serialize,
+{
+    let model = T::try_from(el)?;
+    serde_json::to_value(&model).map_err(|e| ParseError::InvalidValue {
+        element: "payload",
+        reason: e.to_string(),
+    })
+}
+
+impl ModelAnalyser {
+    /// An analyser: `parse` is usually `|el| model_json::<Model>(el)`-like (see the built-in ones).
+    pub const fn new(
+        name: &'static str,
+        node_type: &'static str,
+        node_prefixes: &'static [&'static str],
+        payload: &'static [(&'static str, &'static str)],
+        parse: fn(&Element) -> Result<Value, ParseError>,
+    ) -> Self {
+        ModelAnalyser {
+            name,
+            node_type,
+            node_prefixes,
+            payload,
+            parse,
+        }
+    }
+
+    /// XEP-0471 events (`urn:xmpp:calendar-events:0` nodes and `<event/>` payloads).
+    pub fn events() -> Self {
+        use xmpp_social::events::{Event, NS_CALENDAR_EVENTS, NS_EVENTS_LEGACY};
+        Self::new(
+            "events",
+            "events",
+            &[NS_CALENDAR_EVENTS, NS_EVENTS_LEGACY],
+            &[(NS_CALENDAR_EVENTS, "event"), (NS_EVENTS_LEGACY, "event")],
+            model_json::<Event>,
+        )
+    }
+
+    /// XEP-0470 attachment nodes (`urn:xmpp:pubsub-attachments:1/...`).
+    pub fn attachments() -> Self {
+        use xmpp_social::attachments::{Attachments, NS_ATTACHMENTS, NS_ATTACHMENTS_0};
+        Self::new(
+            "attachments",
+            "attachments",
+            &[
+                "urn:xmpp:pubsub-attachments:1/",
+                "urn:xmpp:pubsub-attachments:0/",
+            ],
+            &[
+                (NS_ATTACHMENTS, "attachments"),
+                (NS_ATTACHMENTS_0, "attachments"),
+            ],
+            model_json::<Attachments>,
+        )
+    }
+
+    /// XEP-0470 summary nodes (`urn:xmpp:pubsub-attachments:summary:1/...`).
+    pub fn attachments_summary() -> Self {
+        use xmpp_social::attachments::{Summary, NS_SUMMARY, NS_SUMMARY_0};
+        Self::new(
+            "attachments-summary",
+            "attachments_summary",
+            &[
+                "urn:xmpp:pubsub-attachments:summary:1/",
+                "urn:xmpp:pubsub-attachments:summary:0/",
+            ],
+            &[(NS_SUMMARY, "summary"), (NS_SUMMARY_0, "summary")],
+            model_json::<Summary>,
+        )
+    }
+
+    /// XEP-0465 public subscriptions (`urn:xmpp:pps:subscriptions:0`).
+    pub fn public_subscriptions() -> Self {
+        use xmpp_social::pps::{PublicSubscription, NODE_PUBLIC_SUBSCRIPTIONS, NS_PPS};
+        Self::new(
+            "public-subscriptions",
+            "public_subscriptions",
+            &[NODE_PUBLIC_SUBSCRIPTIONS],
+            &[(NS_PPS, "subscription")],
+            model_json::<PublicSubscription>,
+        )
+    }
+}
+
+impl Analyser for ModelAnalyser {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn node_type(&self) -> Option<&str> {
+        Some(self.node_type)
+    }
+    fn matches_node(&self, node: &str) -> bool {
+        self.node_prefixes.iter().any(|p| {
+            node.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || p.ends_with('/'))
+        })
+    }
+    fn matches_payload(&self, payload: &Element) -> bool {
+        self.payload.iter().any(|(ns, name)| payload.is(*name, *ns))
+    }
+    fn declare_fields(&self, s: &mut FieldSchema) {
+        // The models' JSON is open-ended: every path under their top-level keys is allowed.
+        for f in [
+            "summary",
+            "start",
+            "end",
+            "name",
+            "description",
+            "categories",
+            "location",
+            "rsvp",
+            "noticed",
+            "reactions",
+            "extra",
+            "service",
+            "node",
+            "jid",
+            "counts",
+            "other",
+        ] {
+            if s.type_of(f).is_none() {
+                s.declare(f, FieldType::Any);
+            }
+        }
+    }
+    fn parse(&self, payload: &Element) -> Result<Parsed, ParseError> {
+        let json = (self.parse)(payload)?;
+        let mut text = String::new();
+        text_content(payload, &mut text);
+        Ok(Parsed {
+            json,
+            text,
+            ..Parsed::default()
+        })
+    }
+}
+
 /// The analysers, user-registered first, then the built-in ones.
 #[derive(Clone)]
 pub struct AnalyserRegistry {
@@ -336,6 +497,10 @@ impl Default for AnalyserRegistry {
             builtin: vec![
                 Arc::new(MicroblogAnalyser::COMMENTS),
                 Arc::new(MicroblogAnalyser::BLOG),
+                Arc::new(ModelAnalyser::attachments_summary()),
+                Arc::new(ModelAnalyser::attachments()),
+                Arc::new(ModelAnalyser::events()),
+                Arc::new(ModelAnalyser::public_subscriptions()),
                 Arc::new(GenericAnalyser),
             ],
             schema: FieldSchema::new(),
@@ -490,6 +655,55 @@ mod tests {
                 .node_type(),
             Some("comments")
         );
+    }
+
+    #[test]
+    fn model_analysers() {
+        let r = AnalyserRegistry::new();
+        let node = "urn:xmpp:pubsub-attachments:1/xmpp:juliet@capulet.lit?;node=urn%3Axmpp%3Amicroblog%3A0;item=x";
+        let el: Element = "<attachments xmlns='urn:xmpp:pubsub-attachments:1'><noticed/>\
+            <reactions><reaction>👍</reaction></reactions></attachments>"
+            .parse()
+            .unwrap();
+        let a = r.for_node(node, None);
+        assert_eq!(a.node_type(), Some("attachments"));
+        let item = Item {
+            id: "romeo@montague.lit".into(),
+            publisher: None,
+            payload: Some(el),
+        };
+        let input = r.to_input(a.as_ref(), &item);
+        let p = input.parsed.unwrap();
+        assert!(p.get("_error").is_none(), "{p}");
+        assert_eq!(p["reactions"]["emojis"], json!(["👍"]));
+        assert_eq!(
+            r.for_node("urn:xmpp:pps:subscriptions:0", None).node_type(),
+            Some("public_subscriptions")
+        );
+        assert_eq!(
+            r.for_node("urn:xmpp:calendar-events:0", None).node_type(),
+            Some("events")
+        );
+        assert_eq!(
+            r.for_node("urn:xmpp:calendar-events:0x", None).name(),
+            "generic"
+        );
+        // A malformed model payload stays searchable, with the error noted.
+        let bad = Item {
+            id: "b".into(),
+            publisher: None,
+            payload: Some(
+                "<event xmlns='urn:xmpp:calendar-events:0'>words here</event>"
+                    .parse()
+                    .unwrap(),
+            ),
+        };
+        let input = r.to_input(
+            r.for_node("urn:xmpp:calendar-events:0", None).as_ref(),
+            &bad,
+        );
+        assert!(input.parsed.unwrap().get("_error").is_some());
+        assert_eq!(input.text, "words here");
     }
 
     #[test]

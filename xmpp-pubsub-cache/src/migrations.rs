@@ -50,11 +50,8 @@ CREATE TABLE items (
 );
 CREATE INDEX items_node_created ON items (node_id, created);
 CREATE INDEX items_created ON items (created);
-CREATE INDEX items_modified ON items (modified);
 CREATE INDEX items_published ON items (published);
-CREATE INDEX items_updated ON items (updated);
 CREATE INDEX items_author ON items (author);
-CREATE INDEX items_item_id ON items (item_id);
 
 CREATE TABLE item_tags (
     item INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
@@ -63,7 +60,6 @@ CREATE TABLE item_tags (
     published INTEGER,
     PRIMARY KEY (item, tag)
 ) WITHOUT ROWID;
-CREATE INDEX item_tags_tag ON item_tags (tag, published);
 CREATE INDEX item_tags_folded ON item_tags (tag_folded, published);
 
 CREATE TABLE tombstones (

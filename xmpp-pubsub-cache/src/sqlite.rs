@@ -27,6 +27,9 @@ pub struct SqliteOptions {
     pub default_max_items: u32,
     /// How long to wait for a lock held by another connection.
     pub busy_timeout: Duration,
+    /// A full-text query matching at least this many items counts as frequent: searches ordered by
+    /// a date then walk the date index instead of reading every match (see `search`).
+    pub frequent_term: u32,
 }
 
 impl Default for SqliteOptions {
@@ -34,6 +37,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             default_max_items: DEFAULT_MAX_ITEMS,
             busy_timeout: Duration::from_secs(10),
+            frequent_term: 20_000,
         }
     }
 }
@@ -100,6 +104,8 @@ impl SqliteStore {
         // WAL + NORMAL: a committed transaction survives a process crash; only a power loss may undo
         // the last ones.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // 32 MiB of page cache (the default is 2 MiB).
+        conn.pragma_update(None, "cache_size", -32_768)?;
         Self::init(conn, options)
     }
 
@@ -140,16 +146,19 @@ impl SqliteStore {
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
-    /// Runs `PRAGMA integrity_check`; `Ok(())` when the database is sound.
+    /// Runs `PRAGMA integrity_check` and FTS5's own check of the full-text index against the items;
+    /// `Ok(())` when both pass.
     pub fn integrity_check(&self) -> Result<()> {
-        let r: String = self
-            .lock()
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-        if r == "ok" {
-            Ok(())
-        } else {
-            Err(CacheError::Storage(format!("integrity check: {r}")))
+        let conn = self.lock();
+        let r: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if r != "ok" {
+            return Err(CacheError::Storage(format!("integrity check: {r}")));
         }
+        conn.execute(
+            "INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)",
+            [],
+        )?;
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -346,12 +355,16 @@ fn render_condition(c: &Condition, sql: &mut String, p: &mut Vec<SqlValue>) {
         }
         match &c.target {
             Target::Tags => {
-                let col = if c.ignore_case { "tag_folded" } else { "tag" };
-                sql.push_str("i.id IN (SELECT item FROM item_tags WHERE ");
-                sql.push_str(col);
-                sql.push_str(" IN (");
-                placeholders(sql, p, vals());
-                sql.push_str("))");
+                // One index, on the folded tag: case-sensitive matches are narrowed from it.
+                sql.push_str("i.id IN (SELECT item FROM item_tags WHERE tag_folded IN (");
+                placeholders(sql, p, c.values.iter().map(|v| scalar_value(v, true)));
+                sql.push(')');
+                if !c.ignore_case {
+                    sql.push_str(" AND tag IN (");
+                    placeholders(sql, p, vals());
+                    sql.push(')');
+                }
+                sql.push(')');
             }
             other => {
                 let path = match other {
@@ -596,6 +609,9 @@ impl CacheStore for SqliteStore {
                 .query_row([node.id], |r| r.get(0))?;
             max.map_or(as_of, |m| (m + 1).max(as_of))
         };
+        let has_tombstones: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM tombstones WHERE node_id = ?1)")?
+            .query_row([node.id], |r| r.get(0))?;
         {
             let mut tomb = tx.prepare_cached(
                 "SELECT retracted_at FROM tombstones WHERE node_id = ?1 AND item_id = ?2",
@@ -622,9 +638,12 @@ impl CacheStore for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4)",
             )?;
             for it in items {
-                let retracted: Option<Micros> = tomb
-                    .query_row(params![node.id, it.item_id], |r| r.get(0))
-                    .optional()?;
+                let retracted: Option<Micros> = if has_tombstones {
+                    tomb.query_row(params![node.id, it.item_id], |r| r.get(0))
+                        .optional()?
+                } else {
+                    None
+                };
                 if let Some(t) = retracted {
                     if as_of <= t {
                         report.stale += 1;
@@ -844,24 +863,60 @@ impl CacheStore for SqliteStore {
     }
 
     fn search(&self, q: &CompiledQuery) -> Result<SearchPage> {
+        let fts = q.fts.is_some();
+        let conn = self.lock();
+        let by_rank = q.order.iter().any(|(k, _)| *k == OrderKey::Rank);
+        // Plan choice for full text + date order: a frequent term matches so many rows that reading
+        // them all and sorting costs more than walking the date index newest first and checking each
+        // row against the full-text index until the page is full. Probe the match count (bounded).
+        let order_index = match q.order.first() {
+            Some((OrderKey::Field(Target::Column(c)), _)) => match c {
+                Column::Published => Some("items_published"),
+                Column::Created => Some("items_created"),
+                _ => None,
+            },
+            _ => None,
+        };
+        let drive_by_order = match (&q.fts, order_index) {
+            (Some(f), Some(_)) if !by_rank && q.offset + u64::from(q.limit) <= 1_000 => {
+                let n: i64 = conn
+                    .prepare_cached(
+                        "SELECT count(*) FROM (SELECT 1 FROM items_fts WHERE items_fts MATCH ?1 LIMIT ?2)",
+                    )
+                    .and_then(|mut st| st.query_row(params![f, self.options.frequent_term], |r| r.get(0)))
+                    .map_err(|e| map_search_error(e, true))?;
+                n >= i64::from(self.options.frequent_term)
+            }
+            _ => false,
+        };
         let mut sql = String::with_capacity(1024);
         let mut p: Vec<SqlValue> = Vec::new();
-        sql.push_str("SELECT ");
-        sql.push_str(ITEM_COLUMNS);
-        if q.with_payload {
-            sql.push_str(", i.xml, i.plain_xml");
-        } else {
-            sql.push_str(", NULL, NULL");
-        }
-        if q.fts.is_some() {
-            sql.push_str(", items_fts.rank FROM items_fts JOIN items i ON i.id = items_fts.rowid");
+        // Phase 1 selects and sorts row ids only (sorting whole rows, or computing their tags, for
+        // every match would cost far more); phase 2 reads the page's rows by id.
+        sql.push_str("SELECT i.id");
+        if drive_by_order {
+            sql.push_str(", NULL FROM items i INDEXED BY ");
+            sql.push_str(order_index.unwrap_or("items_created"));
+        } else if fts {
+            sql.push_str(if by_rank {
+                ", items_fts.rank"
+            } else {
+                ", NULL"
+            });
+            sql.push_str(" FROM items_fts JOIN items i ON i.id = items_fts.rowid");
         } else {
             sql.push_str(", NULL FROM items i");
         }
         sql.push_str(" JOIN nodes n ON n.id = i.node_id WHERE 1");
-        if let Some(fts) = &q.fts {
-            sql.push_str(" AND items_fts MATCH ?");
-            p.push(SqlValue::Text(fts.clone()));
+        if let Some(f) = &q.fts {
+            if drive_by_order {
+                sql.push_str(
+                    " AND EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND items_fts.rowid = i.id)",
+                );
+            } else {
+                sql.push_str(" AND items_fts MATCH ?");
+            }
+            p.push(SqlValue::Text(f.clone()));
         }
         in_list(&mut sql, &mut p, "n.profile", &q.profiles);
         in_list(&mut sql, &mut p, "n.service", &q.services);
@@ -894,17 +949,31 @@ impl CacheStore for SqliteStore {
         p.push(SqlValue::Integer(
             i64::try_from(q.offset).unwrap_or(i64::MAX),
         ));
-        let fts = q.fts.is_some();
-        let conn = self.lock();
         let mut st = conn
             .prepare_cached(&sql)
             .map_err(|e| map_search_error(e, fts))?;
         let rows = st
-            .query_map(params_from_iter(p.iter()), read_item)
+            .query_map(params_from_iter(p.iter()), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<f64>>(1)?))
+            })
             .map_err(|e| map_search_error(e, fts))?;
-        let items = rows
+        let ids = rows
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| map_search_error(e, fts))?;
+        let payload = if q.with_payload {
+            "i.xml, i.plain_xml"
+        } else {
+            "NULL, NULL"
+        };
+        let row_sql = format!(
+            "SELECT {ITEM_COLUMNS}, {payload}, ?2 FROM items i JOIN nodes n ON n.id = i.node_id \
+             WHERE i.id = ?1"
+        );
+        let mut row = conn.prepare_cached(&row_sql)?;
+        let mut items = Vec::with_capacity(ids.len());
+        for (id, rank) in ids {
+            items.push(row.query_row(params![id, rank], read_item)?);
+        }
         let next_cursor = q.next_cursor(items.len());
         Ok(SearchPage { items, next_cursor })
     }

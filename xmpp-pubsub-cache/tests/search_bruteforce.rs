@@ -8,6 +8,7 @@ use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use jid::Jid;
 use minidom::Element;
 use serde_json::json;
+use xmpp_pubsub_cache::sqlite::SqliteOptions;
 use xmpp_pubsub_cache::{Cache, CacheError, NodeKey, Query, QueryError, SqliteStore};
 use xmpp_social::microblog::{Entry, Person, Text};
 use xmpp_social::pubsub::Item;
@@ -107,7 +108,13 @@ fn to_item(p: &Post) -> Item {
 }
 
 fn load(posts: &[Post]) -> Cache {
-    let cache = Cache::new(Arc::new(SqliteStore::open_in_memory().expect("store")));
+    load_with(posts, SqliteOptions::default())
+}
+
+fn load_with(posts: &[Post], options: SqliteOptions) -> Cache {
+    let cache = Cache::new(Arc::new(
+        SqliteStore::open_in_memory_with(options).expect("store"),
+    ));
     for k in nodes() {
         let items: Vec<Item> = posts.iter().filter(|p| p.key == k).map(to_item).collect();
         let r = cache.put_items(&k, &items, 1_000).expect("put");
@@ -231,6 +238,14 @@ fn run(cache: &Cache, q: &Query) -> Vec<(String, String)> {
 fn search_matches_brute_force() {
     let posts = make_posts(1_500);
     let cache = load(&posts);
+    // The same store with the other full-text plan (walk the date index) for every term.
+    let walk = load_with(
+        &posts,
+        SqliteOptions {
+            frequent_term: 1,
+            ..SqliteOptions::default()
+        },
+    );
     let date = |d: u32| {
         Utc.with_ymd_and_hms(2024, 1, d, 0, 0, 0)
             .single()
@@ -303,6 +318,7 @@ fn search_matches_brute_force() {
         let expected = s.expected(&posts);
         non_empty += usize::from(!expected.is_empty());
         assert_eq!(run(&cache, &s.query()), expected, "{s:?}");
+        assert_eq!(run(&walk, &s.query()), expected, "date-index plan: {s:?}");
     }
     assert!(
         non_empty > specs.len() / 3,

@@ -241,6 +241,14 @@ impl Connection for XmppClient {
     }
 
     async fn send_stanza(&self, stanza: Stanza) -> Result<()> {
+        // minidom's writer panics on characters XML forbids, and it would do so inside the stream's
+        // worker, taking the connection down: refuse such stanzas here with a typed error.
+        let element = match &stanza {
+            Stanza::Message(m) => Element::from(m.clone()),
+            Stanza::Presence(p) => Element::from(p.clone()),
+            Stanza::Iq(i) => Element::from(i.clone()),
+        };
+        crate::xml::check_serialisable(&element)?;
         let (tx, rx) = oneshot::channel();
         self.shared
             .commands
@@ -529,6 +537,14 @@ mod tests {
             Some(&j("bob@example.org")),
             &own
         ));
+    }
+
+    #[test]
+    fn control_characters_are_refused_before_the_stream() {
+        let mut m = xmpp_parsers::message::Message::new(Some(j("bob@example.org")));
+        m.bodies.insert(Default::default(), "nul\u{0}byte".into());
+        let el = Element::from(m);
+        assert!(crate::xml::check_serialisable(&el).is_err());
     }
 
     #[tokio::test]

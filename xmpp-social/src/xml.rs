@@ -128,6 +128,45 @@ pub fn set_attr(el: &mut Element, name: &str, value: impl Into<String>) {
     el.set_attr(minidom::rxml::Namespace::NONE, nc(name), value.into());
 }
 
+/// Whether `c` may appear in XML 1.0 text (`Char` production; Rust strings hold no surrogates).
+pub fn is_xml_char(c: char) -> bool {
+    !((c < '\u{20}' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}')
+}
+
+/// Checks that every text node and attribute value of `el` can be written as XML 1.0. minidom's writer
+/// panics on characters XML forbids (NUL and most C0 controls), so anything built from user or bridged
+/// data must pass this before it reaches a stream. Iterative, so safe on deep trees.
+pub fn check_serialisable(el: &Element) -> Result<(), ParseError> {
+    let bad = |s: &str| s.chars().any(|c| !is_xml_char(c));
+    let mut stack = vec![el];
+    while let Some(e) = stack.pop() {
+        for (_, value) in e.attrs().iter() {
+            if bad(value) {
+                return Err(ParseError::InvalidValue {
+                    element: "attribute",
+                    reason: format!(
+                        "<{}/> has an attribute with a character XML forbids",
+                        e.name()
+                    ),
+                });
+            }
+        }
+        for node in e.nodes() {
+            match node {
+                minidom::Node::Text(t) if bad(t) => {
+                    return Err(ParseError::InvalidValue {
+                        element: "text",
+                        reason: format!("<{}/> has text with a character XML forbids", e.name()),
+                    })
+                }
+                minidom::Node::Element(c) => stack.push(c),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +187,13 @@ mod tests {
             parse_bounded(&deep, usize::MAX),
             Err(ParseError::TooLarge { .. })
         ));
+        let mut el: Element = "<a xmlns='x' b='c'>d</a>".parse().expect("xml");
+        assert!(check_serialisable(&el).is_ok());
+        el.append_text_node("bad\u{1}text");
+        assert!(check_serialisable(&el).is_err());
+        let mut el: Element = "<a xmlns='x'/>".parse().expect("xml");
+        set_attr(&mut el, "b", "\u{0}");
+        assert!(check_serialisable(&el).is_err());
         let ok = format!("{}{}", "<a xmlns='x'/>", "");
         assert!(parse_bounded(&ok, 1000).is_ok());
         assert!(matches!(

@@ -14,7 +14,7 @@ use xmpp_social::pubsub::{
     PublishOptions,
 };
 use xmpp_social::rsm::RsmRequest;
-use xmpp_social::{Connection, ConnectionExt, Error};
+use xmpp_social::{Connection, Error};
 use xmpp_testkit::{Server, ServerKind};
 
 const PW: &str = "secret-pw";

@@ -13,6 +13,7 @@ pub mod pps;
 pub mod pubsub;
 pub mod query;
 pub mod rsm;
+mod util;
 pub mod xml;
 
 pub use connection::{Connection, ConnectionExt, Incoming, IqRequest, IqType};

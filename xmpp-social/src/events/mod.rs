@@ -37,7 +37,6 @@
 
 pub mod model;
 pub mod rsvp;
-pub(crate) mod util;
 
 use std::future::Future;
 
@@ -46,12 +45,12 @@ use minidom::Element;
 use serde::Serialize;
 use xmpp_parsers::stanza_error::DefinedCondition;
 
+pub use crate::util::{format_date, MAX_DEPTH, MAX_LIST_LEN, MAX_TEXT_BYTES};
 pub use model::*;
 pub use rsvp::{
     attachments_without_rsvp, AttendeesSummary, Attending, RsvpAnswer, ATTENDING_FIELD, NS_HINTS,
     PARTICIPANTS_FIELD,
 };
-pub use util::{format_date, MAX_DEPTH, MAX_LIST_LEN, MAX_TEXT_BYTES};
 
 use crate::attachments::{attachment_node_name as attachment_node, NS_ATTACHMENTS};
 use crate::connection::Connection;
@@ -61,7 +60,7 @@ use crate::pubsub::{
     AccessModel, Affiliation, AffiliationEntry, Item, MaxItems, NodeConfig, PreconditionPolicy,
     PubSubExt, PublishModel, PublishOptions,
 };
-use util::{ser_item, ser_jid, ser_opt_jid};
+use crate::util::{ser_item, ser_jid, ser_opt_jid};
 
 /// The configuration of an events node: the access model, all items kept, retractions notified.
 pub fn events_node_config(access: AccessModel) -> NodeConfig {

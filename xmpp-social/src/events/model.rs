@@ -9,14 +9,14 @@ use jid::Jid;
 use minidom::Element;
 use serde::{Serialize, Serializer};
 
-use super::util::{
+use crate::error::ParseError;
+use crate::forms::{DataForm, Field, FieldOption, FormType, NS_DATA};
+use crate::microblog::{Geoloc, ItemRef, NodeRef, Xhtml, NS_GEOLOC, NS_XHTML};
+use crate::util::{
     check_limits, detached, format_date, invalid, lang_of, parse_date, parse_jid, push_bounded,
     required_attr, ser_date, ser_elements, ser_opt_item, ser_opt_node, set_lang, text_element,
     XmlText, MAX_TEXT_BYTES,
 };
-use crate::error::ParseError;
-use crate::forms::{DataForm, Field, FieldOption, FormType, NS_DATA};
-use crate::microblog::{Geoloc, ItemRef, NodeRef, Xhtml, NS_GEOLOC, NS_XHTML};
 use crate::xml::BuilderExt;
 
 /// The XEP-0471 0.2.0 namespace, also the personal agenda's PEP node and the disco feature.
@@ -341,7 +341,7 @@ pub struct OnlineLocation {
     pub url: Option<String>,
     /// A XEP-0249 `<x xmlns='jabber:x:conference' jid=.../>` MUC room.
     #[serde(
-        serialize_with = "super::util::ser_opt_jid",
+        serialize_with = "crate::util::ser_opt_jid",
         skip_serializing_if = "Option::is_none"
     )]
     pub muc: Option<Jid>,
@@ -517,7 +517,7 @@ impl Location {
         for c in el.children() {
             if c.is("geoloc", NS_GEOLOC) && loc.geoloc.is_none() {
                 loc.geoloc_lang = lang_of(c);
-                loc.geoloc = Some(parse_geoloc(c)?);
+                loc.geoloc = Some(Geoloc::parse(c)?);
             } else if c.is("online", ns) {
                 push_bounded(&mut loc.online, OnlineLocation::parse(c, ns)?, "online")?;
             } else {
@@ -545,64 +545,6 @@ impl Location {
         }
         el
     }
-}
-
-/// Reads a XEP-0080 `<geoloc/>` into the microblog module's [`Geoloc`].
-fn parse_geoloc(el: &Element) -> Result<Geoloc, ParseError> {
-    let mut geo = Geoloc::default();
-    for child in el.children() {
-        if child.has_ns(NS_GEOLOC) {
-            let text = child.text();
-            if text.len() > MAX_TEXT_BYTES {
-                return Err(ParseError::TooLarge {
-                    element: "geoloc",
-                    size: text.len(),
-                    limit: MAX_TEXT_BYTES,
-                });
-            }
-            let number = match child.name() {
-                "lat" => Some(&mut geo.lat),
-                "lon" => Some(&mut geo.lon),
-                "alt" => Some(&mut geo.alt),
-                "accuracy" => Some(&mut geo.accuracy),
-                _ => None,
-            };
-            if let Some(slot) = number {
-                if slot.is_none() {
-                    let v = text.trim().parse::<f64>().ok().filter(|v| v.is_finite());
-                    *slot = Some(v.ok_or_else(|| {
-                        invalid("geoloc", format!("<{}/> is not a number", child.name()))
-                    })?);
-                    continue;
-                }
-            }
-            let string = match child.name() {
-                "country" => Some(&mut geo.country),
-                "countrycode" => Some(&mut geo.countrycode),
-                "region" => Some(&mut geo.region),
-                "locality" => Some(&mut geo.locality),
-                "street" => Some(&mut geo.street),
-                "postalcode" => Some(&mut geo.postalcode),
-                "area" => Some(&mut geo.area),
-                "building" => Some(&mut geo.building),
-                "floor" => Some(&mut geo.floor),
-                "room" => Some(&mut geo.room),
-                "description" => Some(&mut geo.description),
-                "text" => Some(&mut geo.text),
-                "uri" => Some(&mut geo.uri),
-                "timestamp" => Some(&mut geo.timestamp),
-                _ => None,
-            };
-            if let Some(slot) = string {
-                if slot.is_none() {
-                    *slot = Some(text);
-                    continue;
-                }
-            }
-        }
-        push_bounded(&mut geo.other, detached(child), "geoloc")?;
-    }
-    Ok(geo)
 }
 
 /// An `<rsvp/>` form of the event: what invitees answer (in one language).
@@ -1388,7 +1330,7 @@ impl From<Event> for Element {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Invitee {
     /// The invitee.
-    #[serde(serialize_with = "super::util::ser_jid")]
+    #[serde(serialize_with = "crate::util::ser_jid")]
     pub jid: Jid,
     /// A human-readable name.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -10,9 +10,9 @@ use minidom::Element;
 use serde::Serialize;
 
 use super::model::EventNamespace;
-use super::util::{check_limits, detached, format_date, invalid, parse_date, ser_opt_date};
 use crate::error::ParseError;
 use crate::forms::{DataForm, Field, FormType, NS_DATA};
+use crate::util::{check_limits, detached, format_date, invalid, parse_date, ser_opt_date};
 use crate::xml::BuilderExt;
 
 use crate::attachments::{NS_ATTACHMENTS, NS_SUMMARY};

@@ -5,9 +5,9 @@ use minidom::Element;
 use serde::{Serialize, Serializer};
 
 use crate::error::{Error, ParseError};
-use crate::events::util::{check_limits, ser_jid, ser_opt_jid};
 use crate::forms::{DataForm, Field, FieldOption, FormType, NS_DATA};
 use crate::pubsub::Item;
+use crate::util::{check_limits, ser_jid, ser_opt_jid};
 
 /// The FDP disco identity type (`pubsub`/`urn:xmpp:fdp:0`) and namespace.
 pub const NS_FDP: &str = "urn:xmpp:fdp:0";
@@ -615,9 +615,9 @@ pub fn lists_from_disco_items(query: &Element) -> Result<Vec<FoundList>, ParseEr
         if !node.starts_with(TEMPLATE_PREFIX) {
             continue;
         }
-        let jid = crate::events::util::parse_jid("item@jid", jid)?;
+        let jid = crate::util::parse_jid("item@jid", jid)?;
         if let Some(list) = ListRef::from_node(jid.clone(), node) {
-            crate::events::util::push_bounded(
+            crate::util::push_bounded(
                 &mut out,
                 FoundList {
                     list,

@@ -29,13 +29,17 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use jid::Jid;
 use minidom::rxml::{xml_ncname, Namespace, XMLNS_XML};
 use minidom::{Element, Node};
 use serde::{Serialize, Serializer};
 
 use crate::error::ParseError;
+use crate::util::{
+    check_limits, detached, format_date, invalid, make_writable, parse_date, push_bounded,
+    strip_prefixes,
+};
 
 /// The Atom namespace (RFC 4287).
 pub const NS_ATOM: &str = "http://www.w3.org/2005/Atom";
@@ -51,10 +55,10 @@ pub const NS_GEOLOC: &str = "http://jabber.org/protocol/geoloc";
 pub const NS_XHTML: &str = "http://www.w3.org/1999/xhtml";
 
 /// The largest single text value or attribute accepted in an entry (256 KiB).
-pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+pub const MAX_TEXT_BYTES: usize = crate::util::MAX_TEXT_BYTES;
 /// The most authors, contributors, categories, links, contents, replies or unknown children an entry
 /// may have (each list separately).
-pub const MAX_LIST_LEN: usize = 1024;
+pub const MAX_LIST_LEN: usize = crate::util::MAX_LIST_LEN;
 /// The deepest element nesting accepted inside an entry (the entry itself is depth 1).
 pub const MAX_ENTRY_DEPTH: usize = crate::xml::MAX_XML_DEPTH;
 /// The largest XML text [`Entry::from_xml_str`] accepts (1 MiB).
@@ -95,7 +99,7 @@ impl Xhtml {
     pub fn parse(fragment: &str) -> Result<Self, ParseError> {
         let wrapped = format!("<div xmlns='{NS_XHTML}'>{fragment}</div>");
         let mut div = crate::xml::parse_bounded(&wrapped, MAX_ENTRY_XML_BYTES)?;
-        check_limits(&div)?;
+        check_limits(&div, "xhtml")?;
         // A complete <div/> was given: unwrap it.
         let only_div = {
             let mut elements = div.children();
@@ -914,7 +918,8 @@ impl Geoloc {
         })
     }
 
-    fn parse(el: &Element) -> Result<Self, ParseError> {
+    /// Reads a `<geoloc xmlns='http://jabber.org/protocol/geoloc'/>` (also used by calendar events).
+    pub fn parse(el: &Element) -> Result<Self, ParseError> {
         let mut geo = Geoloc::default();
         for child in el.children() {
             if child.has_ns(NS_GEOLOC) {
@@ -1388,11 +1393,11 @@ impl Entry {
                     );
                 }
                 "published" if self.published.is_none() => {
-                    self.published = Some(parse_date(child, "published")?);
+                    self.published = Some(parse_date(&child.text(), "published")?);
                     return Ok(());
                 }
                 "updated" if self.updated.is_none() => {
-                    self.updated = Some(parse_date(child, "updated")?);
+                    self.updated = Some(parse_date(&child.text(), "updated")?);
                     return Ok(());
                 }
                 "category" => {
@@ -1437,7 +1442,7 @@ impl TryFrom<&Element> for Entry {
 
     fn try_from(el: &Element) -> Result<Self, ParseError> {
         crate::xml::expect_element(el, NS_ATOM, "entry")?;
-        check_limits(el)?;
+        check_limits(el, "entry")?;
         let mut entry = Entry {
             language: el.attr_ns(XMLNS_XML, "lang").map(str::to_owned),
             ..Entry::default()
@@ -1583,13 +1588,6 @@ pub fn item_id_from_atom_id(atom_id: &str) -> Option<String> {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn invalid(element: &'static str, reason: impl Into<String>) -> ParseError {
-    ParseError::InvalidValue {
-        element,
-        reason: reason.into(),
-    }
-}
-
 fn now() -> DateTime<FixedOffset> {
     Utc::now().trunc_subsecs(3).fixed_offset()
 }
@@ -1607,132 +1605,11 @@ fn bounded_text(el: &Element, element: &'static str) -> Result<String, ParseErro
     Ok(text)
 }
 
-fn push_bounded<T>(list: &mut Vec<T>, value: T, element: &'static str) -> Result<(), ParseError> {
-    if list.len() >= MAX_LIST_LEN {
-        return Err(ParseError::TooLarge {
-            element,
-            size: list.len() + 1,
-            limit: MAX_LIST_LEN,
-        });
-    }
-    list.push(value);
-    Ok(())
-}
-
-/// One iterative pass over the whole entry: nesting depth, and size of every text node and attribute.
-fn check_limits(root: &Element) -> Result<(), ParseError> {
-    let mut stack: Vec<(&Element, usize)> = Vec::with_capacity(16);
-    stack.push((root, 1));
-    while let Some((el, depth)) = stack.pop() {
-        if depth > MAX_ENTRY_DEPTH {
-            return Err(ParseError::TooLarge {
-                element: "entry nesting",
-                size: depth,
-                limit: MAX_ENTRY_DEPTH,
-            });
-        }
-        for (_, value) in el.attrs().iter() {
-            if value.len() > MAX_TEXT_BYTES {
-                return Err(ParseError::TooLarge {
-                    element: "attribute",
-                    size: value.len(),
-                    limit: MAX_TEXT_BYTES,
-                });
-            }
-        }
-        for node in el.nodes() {
-            match node {
-                Node::Element(child) => stack.push((child, depth + 1)),
-                Node::Text(text) if text.len() > MAX_TEXT_BYTES => {
-                    return Err(ParseError::TooLarge {
-                        element: "text",
-                        size: text.len(),
-                        limit: MAX_TEXT_BYTES,
-                    })
-                }
-                Node::Text(_) => {}
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A copy of a subtree without its namespace prefix declarations: the serialiser then declares what
-/// it needs, and cannot trip over declarations that only made sense in the original document.
-fn detached(el: &Element) -> Element {
-    let mut copy = el.clone();
-    strip_prefixes(&mut copy);
-    copy
-}
-
-fn strip_prefixes(el: &mut Element) {
-    let mut stack = vec![el];
-    while let Some(e) = stack.pop() {
-        e.prefixes = Default::default();
-        stack.extend(e.children_mut());
-    }
-}
-
-/// Whether XML 1.0 allows `c` in documents (Rust `char`s are never surrogates).
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-fn drop_non_xml_chars(s: &mut String) {
-    if !s.chars().all(is_xml_char) {
-        s.retain(is_xml_char);
-    }
-}
-
-/// Prepares a tree built from caller-supplied values for minidom's serialiser, which panics on
-/// characters XML cannot carry (NUL, most C0 controls, U+FFFE/U+FFFF) and on conflicting prefix
-/// declarations: drops such characters from text and attribute values, and removes the prefix
-/// declarations of every descendant (the serialiser declares what it needs). Parsed input never
-/// needs the first part; values set by code (a post bridged from elsewhere) may.
-fn make_writable(root: &mut Element) {
-    for value in root.attrs_mut().values_mut() {
-        drop_non_xml_chars(value);
-    }
-    let mut stack: Vec<&mut Element> = Vec::new();
-    for node in root.nodes_mut() {
-        match node {
-            Node::Text(text) => drop_non_xml_chars(text),
-            Node::Element(child) => stack.push(child),
-        }
-    }
-    while let Some(el) = stack.pop() {
-        el.prefixes = Default::default();
-        for value in el.attrs_mut().values_mut() {
-            drop_non_xml_chars(value);
-        }
-        for node in el.nodes_mut() {
-            match node {
-                Node::Text(text) => drop_non_xml_chars(text),
-                Node::Element(child) => stack.push(child),
-            }
-        }
-    }
-}
-
 fn with_text(mut el: Element, text: &str) -> Element {
     if !text.is_empty() {
         el.append_text_node(text);
     }
     el
-}
-
-fn parse_date(el: &Element, element: &'static str) -> Result<DateTime<FixedOffset>, ParseError> {
-    let text = el.text();
-    let text = text.trim();
-    if text.len() > 64 {
-        return Err(invalid(element, "not a XEP-0082 date-time"));
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map_err(|e| invalid(element, format!("not a XEP-0082 date-time ({e}): {text:?}")))
-}
-
-fn format_date(date: &DateTime<FixedOffset>) -> String {
-    date.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 fn date_element(name: &str, date: &DateTime<FixedOffset>) -> Element {

@@ -1,4 +1,5 @@
-//! Helpers shared by the events and lists modules: limits, `xml:lang`, dates and serde adapters.
+//! Helpers shared by the payload models (entries, events, lists): limits, `xml:lang`, dates, making
+//! code-built trees writable, and serde adapters.
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 use jid::Jid;
@@ -9,7 +10,7 @@ use serde::{Serialize, Serializer};
 use crate::error::ParseError;
 use crate::microblog::{ItemRef, NodeRef};
 
-/// Largest text node or attribute value accepted in an event or list payload (256 KiB).
+/// Largest text node or attribute value accepted in a payload (256 KiB).
 pub const MAX_TEXT_BYTES: usize = 256 * 1024;
 /// Most repeated children (names, locations, categories...) accepted in one payload.
 pub const MAX_LIST_LEN: usize = 1024;
@@ -91,11 +92,7 @@ pub(crate) fn set_lang(el: &mut Element, lang: Option<&str>) {
 /// A copy of a subtree without its namespace prefix declarations, so it serialises on its own.
 pub(crate) fn detached(el: &Element) -> Element {
     let mut copy = el.clone();
-    let mut stack = vec![&mut copy];
-    while let Some(e) = stack.pop() {
-        e.prefixes = Default::default();
-        stack.extend(e.children_mut());
-    }
+    strip_prefixes(&mut copy);
     copy
 }
 
@@ -222,4 +219,49 @@ impl Serialize for XmlText<'_> {
 
 pub(crate) fn ser_elements<S: Serializer>(els: &[Element], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(els.iter().map(XmlText))
+}
+
+/// Removes the namespace prefix declarations of every element of a subtree.
+pub(crate) fn strip_prefixes(el: &mut Element) {
+    let mut stack = vec![el];
+    while let Some(e) = stack.pop() {
+        e.prefixes = Default::default();
+        stack.extend(e.children_mut());
+    }
+}
+
+fn drop_non_xml_chars(s: &mut String) {
+    if !s.chars().all(crate::xml::is_xml_char) {
+        s.retain(crate::xml::is_xml_char);
+    }
+}
+
+/// Prepares a tree built from caller-supplied values for minidom's serialiser, which panics on
+/// characters XML cannot carry (NUL, most C0 controls, U+FFFE/U+FFFF) and on conflicting prefix
+/// declarations: drops such characters from text and attribute values, and removes the prefix
+/// declarations of every descendant (the serialiser declares what it needs). Parsed input never
+/// needs the first part; values set by code (a post bridged from elsewhere) may.
+pub(crate) fn make_writable(root: &mut Element) {
+    for value in root.attrs_mut().values_mut() {
+        drop_non_xml_chars(value);
+    }
+    let mut stack: Vec<&mut Element> = Vec::new();
+    for node in root.nodes_mut() {
+        match node {
+            Node::Text(text) => drop_non_xml_chars(text),
+            Node::Element(child) => stack.push(child),
+        }
+    }
+    while let Some(el) = stack.pop() {
+        el.prefixes = Default::default();
+        for value in el.attrs_mut().values_mut() {
+            drop_non_xml_chars(value);
+        }
+        for node in el.nodes_mut() {
+            match node {
+                Node::Text(text) => drop_non_xml_chars(text),
+                Node::Element(child) => stack.push(child),
+            }
+        }
+    }
 }

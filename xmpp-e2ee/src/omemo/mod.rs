@@ -1,0 +1,36 @@
+//! OMEMO (XEP-0384): one sans-IO X3DH + Double Ratchet core with two wire profiles.
+//!
+//! * [`Profile::Omemo2`]: `urn:xmpp:omemo:2` (XEP-0384 version 0.9).
+//! * [`Profile::Legacy`]: `eu.siacs.conversations.axolotl` (XEP-0384 version 0.3, as deployed by
+//!   Conversations and Dino).
+//!
+//! Both profiles share the same state machine; they differ only in KDF labels, the associated data, the
+//! MAC truncation, the message framing and the payload encryption (see [`Profile`]).
+//!
+//! The core does no I/O: [`DeviceKeys`] holds a device's identity key, signed prekey and one-time
+//! prekeys and produces a [`Bundle`]; [`DeviceKeys::initiate`] runs X3DH against a peer's bundle and
+//! returns a [`Session`]; [`DeviceKeys::accept`] answers a key exchange; [`Session::encrypt`] and
+//! [`Session::decrypt`] move the Double Ratchet. [`payload`] encrypts the message body with the
+//! per-message key that the ratchet transports.
+//!
+//! Every function fed with remote bytes returns a typed [`OmemoError`] and leaves the state unchanged on
+//! failure.
+
+mod crypto;
+mod error;
+mod keys;
+pub mod payload;
+mod profile;
+mod proto;
+mod ratchet;
+mod session;
+
+pub use error::OmemoError;
+pub use keys::{Bundle, DeviceKeys, IdentityKeyPair, PreKeyPublic, SignedPreKey};
+pub use payload::{EncryptedPayload, KeyMaterial};
+pub use profile::{Profile, NS_OMEMO2, NS_OMEMO_LEGACY};
+pub use ratchet::MAX_SKIPPED_KEYS;
+pub use session::{EncryptedKey, Session};
+
+/// Result alias of this module.
+pub type Result<T> = std::result::Result<T, OmemoError>;

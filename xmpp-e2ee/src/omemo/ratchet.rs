@@ -1,0 +1,181 @@
+//! The Double Ratchet state machine, shared by both profiles (only the KDF labels differ).
+
+use std::collections::VecDeque;
+
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use super::crypto::{hkdf, hmac, random};
+use super::error::OmemoError;
+use super::keys::dh;
+use super::profile::Profile;
+use super::Result;
+
+/// The most message keys a session keeps for skipped (late or lost) messages, and the most one
+/// message may make it derive. The oldest are dropped first.
+pub const MAX_SKIPPED_KEYS: usize = 1000;
+
+/// Header of an outgoing ratchet message.
+pub(crate) struct Header {
+    pub dh_pub: [u8; 32],
+    pub n: u32,
+    pub pn: u32,
+}
+
+#[derive(Clone)]
+pub(crate) struct Ratchet {
+    profile: Profile,
+    root: [u8; 32],
+    dhs: StaticSecret,
+    dhr: Option<[u8; 32]>,
+    cks: Option<[u8; 32]>,
+    ns: u32,
+    pns: u32,
+    ckr: Option<[u8; 32]>,
+    nr: u32,
+    /// (ratchet key, index, message key), oldest first.
+    skipped: VecDeque<([u8; 32], u32, [u8; 32])>,
+}
+
+fn kdf_rk(profile: Profile, root: &[u8; 32], dh_out: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    let out: [u8; 64] = hkdf(root, dh_out, profile.root_info());
+    let mut rk = [0u8; 32];
+    let mut ck = [0u8; 32];
+    rk.copy_from_slice(&out[..32]);
+    ck.copy_from_slice(&out[32..]);
+    (rk, ck)
+}
+
+/// Chain step: (next chain key, message key).
+fn kdf_ck(ck: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    (hmac(ck, &[&[0x02]]), hmac(ck, &[&[0x01]]))
+}
+
+impl Ratchet {
+    /// The initiator's ratchet after X3DH: it can send at once, to the responder's signed prekey.
+    pub fn init_active(profile: Profile, sk: [u8; 32], their_spk: [u8; 32]) -> Result<Self> {
+        let dhs = StaticSecret::from(random::<32>());
+        let (root, cks) = kdf_rk(profile, &sk, &dh(&dhs, &their_spk)?);
+        Ok(Ratchet {
+            profile,
+            root,
+            dhs,
+            dhr: Some(their_spk),
+            cks: Some(cks),
+            ns: 0,
+            pns: 0,
+            ckr: None,
+            nr: 0,
+            skipped: VecDeque::new(),
+        })
+    }
+
+    /// The responder's ratchet after X3DH: its ratchet key is the signed prekey until the first message
+    /// arrives.
+    pub fn init_passive(profile: Profile, sk: [u8; 32], spk: StaticSecret) -> Self {
+        Ratchet {
+            profile,
+            root: sk,
+            dhs: spk,
+            dhr: None,
+            cks: None,
+            ns: 0,
+            pns: 0,
+            ckr: None,
+            nr: 0,
+            skipped: VecDeque::new(),
+        }
+    }
+
+    pub fn skipped_len(&self) -> usize {
+        self.skipped.len()
+    }
+
+    /// The next sending message key and the header to send with it.
+    pub fn next_send(&mut self) -> Result<(Header, [u8; 32])> {
+        let ck = self.cks.ok_or(OmemoError::NoSendingChain)?;
+        let (next, mk) = kdf_ck(&ck);
+        let header = Header {
+            dh_pub: PublicKey::from(&self.dhs).to_bytes(),
+            n: self.ns,
+            pn: self.pns,
+        };
+        self.cks = Some(next);
+        self.ns = self.ns.checked_add(1).ok_or(OmemoError::NoSendingChain)?;
+        Ok((header, mk))
+    }
+
+    fn skip_until(&mut self, until: u32) -> Result<()> {
+        let Some(mut ck) = self.ckr else {
+            return Ok(());
+        };
+        if until <= self.nr {
+            return Ok(());
+        }
+        let count = u64::from(until - self.nr);
+        if count > MAX_SKIPPED_KEYS as u64 {
+            return Err(OmemoError::TooManySkipped(count));
+        }
+        let dhr = self.dhr.unwrap_or_default();
+        while self.nr < until {
+            let (next, mk) = kdf_ck(&ck);
+            self.skipped.push_back((dhr, self.nr, mk));
+            if self.skipped.len() > MAX_SKIPPED_KEYS {
+                self.skipped.pop_front();
+            }
+            ck = next;
+            self.nr += 1;
+        }
+        self.ckr = Some(ck);
+        Ok(())
+    }
+
+    fn dh_step(&mut self, their: [u8; 32]) -> Result<()> {
+        self.pns = self.ns;
+        self.ns = 0;
+        self.nr = 0;
+        self.dhr = Some(their);
+        let (root, ckr) = kdf_rk(self.profile, &self.root, &dh(&self.dhs, &their)?);
+        self.dhs = StaticSecret::from(random::<32>());
+        let (root, cks) = kdf_rk(self.profile, &root, &dh(&self.dhs, &their)?);
+        self.root = root;
+        self.ckr = Some(ckr);
+        self.cks = Some(cks);
+        Ok(())
+    }
+
+    /// Finds the message key for a received header and runs `open` with it. The state only changes if
+    /// `open` succeeds (it checks the MAC), so forged or replayed messages leave no trace.
+    pub fn receive<T>(
+        &mut self,
+        their: [u8; 32],
+        n: u32,
+        pn: u32,
+        open: impl FnOnce(&[u8; 32]) -> Result<T>,
+    ) -> Result<T> {
+        if let Some(i) = self
+            .skipped
+            .iter()
+            .position(|(d, idx, _)| *d == their && *idx == n)
+        {
+            let out = open(&self.skipped[i].2)?;
+            self.skipped.remove(i);
+            return Ok(out);
+        }
+        let mut next = self.clone();
+        if next.dhr != Some(their) || next.ckr.is_none() {
+            next.skip_until(pn)?;
+            next.dh_step(their)?;
+        }
+        if n < next.nr {
+            return Err(OmemoError::Replay(n));
+        }
+        next.skip_until(n)?;
+        let ck = next.ckr.ok_or(OmemoError::NoSendingChain)?;
+        let (ck, mk) = kdf_ck(&ck);
+        let out = open(&mk)?;
+        next.ckr = Some(ck);
+        next.nr += 1;
+        *self = next;
+        Ok(out)
+    }
+}

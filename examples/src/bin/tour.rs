@@ -1,5 +1,6 @@
 //! The SDK tour: starts a throwaway Prosody on loopback (installing Debian's package when it is missing
-//! and we may), then shows two users blogging, commenting and reading each other, live.
+//! and we may), then shows two users blogging, commenting, liking and reading each other, live, and Bob
+//! keeping a local SQLite cache of Alice's blog that he searches by words.
 //!
 //! `cargo run -p xmpp-social-examples --bin tour` (add `-- --server ejabberd` for ejabberd).
 
@@ -7,6 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use jid::Jid;
+use xmpp_pubsub_cache::{AsyncCache, Cache, Query, SyncEngine, SyncOptions};
+use xmpp_social::attachments::AttachmentsExt;
 use xmpp_social::client::XmppClient;
 use xmpp_social::microblog::{Entry, MicroblogExt, PostOptions, Text, NS_MICROBLOG};
 use xmpp_social::pubsub::{PubSubEvent, PubSubExt};
@@ -174,6 +177,30 @@ async fn tour(kind: ServerKind) -> Res<()> {
         renamed.item,
         thread.entries.len()
     );
+
+    step("Bob likes and reacts to Alice's post (XEP-0470); Alice sees the aggregated state");
+    alice.create_attachments_node(&renamed).await?;
+    bob.set_noticed(&renamed, true).await?;
+    bob.set_reactions(&renamed, &["🎉", "👍"]).await?;
+    let view = alice.attachments(&renamed).await?;
+    println!("   {}", serde_json::to_string(&view)?);
+
+    step("Bob caches Alice's blog in SQLite and searches it offline");
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("cache.sqlite");
+    let cache = AsyncCache::new(Cache::open_sqlite(&db)?);
+    let engine = SyncEngine::new(
+        std::sync::Arc::new(bob.clone()),
+        cache.clone(),
+        SyncOptions::default(),
+    );
+    let report = engine.sync_node(Some(&alice_jid), NS_MICROBLOG).await?;
+    println!("   synced {} item(s) into {}", report.fetched, db.display());
+    for words in ["croissants", "rust", "мир"] {
+        let hits = cache.search(Query::new().fts(words)).await?;
+        let ids: Vec<_> = hits.items.iter().map(|i| i.item_id.as_str()).collect();
+        println!("   search {words:?}: {ids:?}");
+    }
 
     step("Bob blogs back; Alice reads Bob's blog");
     bob.post(

@@ -153,6 +153,21 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 3_000 } else { 100_000 });
     let dir = tempfile::tempdir().expect("tempdir");
+    if let Some(db) = std::env::var_os("CACHE_BENCH_REUSE") {
+        let cache = Cache::new(Arc::new(SqliteStore::open(db).expect("open")));
+        for w in [0, 10, 100, 1000] {
+            for tag in [None, Some("tag3")] {
+                let mut q = Query::new().fts(word(w)).order_by("published", true).limit(50);
+                if let Some(t) = tag {
+                    q = q.filter("tags", "overlap", json!([t]));
+                }
+                let t = Instant::now();
+                let n = cache.search(&q).expect("search").items.len();
+                println!("{} {tag:?}: {n} in {:.2?}", word(w), t.elapsed());
+            }
+        }
+        return;
+    }
     let key = NodeKey::new(
         "me@example.org",
         "pubsub.example.org",
@@ -204,7 +219,12 @@ fn main() {
     );
 
     // 3. Queries at n_query items.
-    let store = Arc::new(SqliteStore::open(dir.path().join("big.db")).expect("open"));
+    // CACHE_BENCH_DB keeps the query corpus at that path (for inspection).
+    let big = std::env::var_os("CACHE_BENCH_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("big.db"));
+    let _ = std::fs::remove_file(&big);
+    let store = Arc::new(SqliteStore::open(&big).expect("open"));
     store.upsert_node(&key, &settings).expect("node");
     let t = Instant::now();
     for start in (0..n_query).step_by(10_000) {

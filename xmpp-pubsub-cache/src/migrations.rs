@@ -33,10 +33,6 @@ CREATE TABLE items (
     node_id INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
     item_id TEXT NOT NULL,
     publisher TEXT,
-    xml TEXT NOT NULL,
-    plain_xml TEXT,
-    parsed TEXT,
-    text TEXT NOT NULL,
     published INTEGER,
     updated INTEGER,
     author TEXT,
@@ -47,6 +43,14 @@ CREATE TABLE items (
     decrypted INTEGER NOT NULL DEFAULT 0,
     signature_verified INTEGER NOT NULL DEFAULT 0,
     UNIQUE (node_id, item_id)
+);
+-- The bulky part of an item apart, so that filters and sorts on `items` read small rows.
+CREATE TABLE item_data (
+    id INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+    xml TEXT NOT NULL,
+    plain_xml TEXT,
+    parsed TEXT,
+    text TEXT NOT NULL
 );
 CREATE INDEX items_node_created ON items (node_id, created);
 CREATE INDEX items_created ON items (created);
@@ -71,17 +75,17 @@ CREATE TABLE tombstones (
 
 CREATE VIRTUAL TABLE items_fts USING fts5 (
     text,
-    content = 'items',
+    content = 'item_data',
     content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+CREATE TRIGGER items_fts_insert AFTER INSERT ON item_data BEGIN
     INSERT INTO items_fts (rowid, text) VALUES (new.id, new.text);
 END;
-CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+CREATE TRIGGER items_fts_delete AFTER DELETE ON item_data BEGIN
     INSERT INTO items_fts (items_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
-CREATE TRIGGER items_fts_update AFTER UPDATE OF text ON items BEGIN
+CREATE TRIGGER items_fts_update AFTER UPDATE OF text ON item_data BEGIN
     INSERT INTO items_fts (items_fts, rowid, text) VALUES ('delete', old.id, old.text);
     INSERT INTO items_fts (rowid, text) VALUES (new.id, new.text);
 END;

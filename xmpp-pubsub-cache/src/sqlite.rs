@@ -17,6 +17,16 @@ use crate::model::{
 use crate::query::{Column, CompiledQuery, Condition, FieldType, Op, OrderKey, Scalar, Target};
 use crate::store::{CacheStore, SearchPage};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Read every full-text match and sort.
+    No,
+    /// Collect the matching ids, walk the date index.
+    IdSet,
+    /// Walk the date index, check each row.
+    CheckEach,
+}
+
 /// Items kept per node when neither the node nor the store sets a limit.
 pub const DEFAULT_MAX_ITEMS: u32 = 10_000;
 
@@ -28,8 +38,11 @@ pub struct SqliteOptions {
     /// How long to wait for a lock held by another connection.
     pub busy_timeout: Duration,
     /// A full-text query matching at least this many items counts as frequent: searches ordered by
-    /// a date then walk the date index instead of reading every match (see `search`).
+    /// a date then walk the date index instead of reading and sorting every match (see `search`).
     pub frequent_term: u32,
+    /// A full-text query matching at least this many items counts as very frequent: the date index
+    /// walk then checks each row against the full-text index instead of collecting the matches.
+    pub very_frequent_term: u32,
 }
 
 impl Default for SqliteOptions {
@@ -37,7 +50,8 @@ impl Default for SqliteOptions {
         SqliteOptions {
             default_max_items: DEFAULT_MAX_ITEMS,
             busy_timeout: Duration::from_secs(10),
-            frequent_term: 20_000,
+            frequent_term: 4_000,
+            very_frequent_term: 40_000,
         }
     }
 }
@@ -258,7 +272,7 @@ fn read_node(r: &rusqlite::Row<'_>) -> rusqlite::Result<NodeRecord> {
 }
 
 const ITEM_COLUMNS: &str = "n.profile, n.service, n.node, n.type, n.subtype, i.item_id, \
-    i.publisher, i.parsed, i.text, i.published, i.updated, i.author, i.created, i.modified, \
+    i.publisher, d.parsed, d.text, i.published, i.updated, i.author, i.created, i.modified, \
     i.encrypted, i.decrypted, i.signature_verified, \
     (SELECT json_group_array(tag) FROM item_tags WHERE item = i.id)";
 
@@ -372,7 +386,7 @@ fn render_condition(c: &Condition, sql: &mut String, p: &mut Vec<SqlValue>) {
                     // Other columns are scalar: treat as a one-element list.
                     _ => String::from("$"),
                 };
-                sql.push_str("EXISTS (SELECT 1 FROM json_each(i.parsed, ?) j WHERE ");
+                sql.push_str("EXISTS (SELECT 1 FROM json_each((SELECT parsed FROM item_data WHERE id = i.id), ?) j WHERE ");
                 p.push(SqlValue::Text(path));
                 sql.push_str(if c.ignore_case {
                     "ufold(j.value)"
@@ -391,7 +405,7 @@ fn render_condition(c: &Condition, sql: &mut String, p: &mut Vec<SqlValue>) {
     match &c.target {
         Target::Column(col) => expr.push_str(column_sql(*col)),
         Target::Json(path) => {
-            expr.push_str("json_extract(i.parsed, ?)");
+            expr.push_str("json_extract((SELECT parsed FROM item_data WHERE id = i.id), ?)");
             expr_params.push(SqlValue::Text(path.clone()));
         }
         Target::Tags => {}
@@ -619,18 +633,24 @@ impl CacheStore for SqliteStore {
             let mut del_tomb =
                 tx.prepare_cached("DELETE FROM tombstones WHERE node_id = ?1 AND item_id = ?2")?;
             let mut existing = tx.prepare_cached(
-                "SELECT id, as_of, xml, publisher, updated, modified FROM items \
-                 WHERE node_id = ?1 AND item_id = ?2",
+                "SELECT i.id, i.as_of, d.xml, i.publisher, i.updated, i.modified FROM items i \
+                 JOIN item_data d ON d.id = i.id WHERE i.node_id = ?1 AND i.item_id = ?2",
             )?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO items (node_id, item_id, publisher, xml, parsed, text, published, updated, \
+                "INSERT INTO items (node_id, item_id, publisher, published, updated, \
                  author, created, modified, as_of, encrypted) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
+            )?;
+            let mut insert_data = tx.prepare_cached(
+                "INSERT INTO item_data (id, xml, parsed, text) VALUES (?1, ?2, ?3, ?4)",
             )?;
             let mut update = tx.prepare_cached(
-                "UPDATE items SET publisher = ?2, xml = ?3, parsed = ?4, text = ?5, published = ?6, \
-                 updated = ?7, author = ?8, modified = ?9, as_of = ?10, encrypted = ?11, \
-                 plain_xml = NULL, decrypted = 0, signature_verified = 0 WHERE id = ?1",
+                "UPDATE items SET publisher = ?2, published = ?3, \
+                 updated = ?4, author = ?5, modified = ?6, as_of = ?7, encrypted = ?8, \
+                 decrypted = 0, signature_verified = 0 WHERE id = ?1",
+            )?;
+            let mut update_data = tx.prepare_cached(
+                "UPDATE item_data SET xml = ?2, parsed = ?3, text = ?4, plain_xml = NULL WHERE id = ?1",
             )?;
             let mut touch = tx.prepare_cached("UPDATE items SET as_of = ?2 WHERE id = ?1")?;
             let mut tag_insert = tx.prepare_cached(
@@ -673,9 +693,6 @@ impl CacheStore for SqliteStore {
                             node.id,
                             it.item_id,
                             it.publisher,
-                            it.xml,
-                            parsed,
-                            it.text,
                             it.published,
                             it.updated,
                             it.author,
@@ -684,6 +701,7 @@ impl CacheStore for SqliteStore {
                             it.encrypted
                         ])?;
                         let id = tx.last_insert_rowid();
+                        insert_data.execute(params![id, it.xml, parsed, it.text])?;
                         for t in &it.tags {
                             tag_insert.execute(params![id, t, fold(t), it.published])?;
                         }
@@ -701,9 +719,6 @@ impl CacheStore for SqliteStore {
                             update.execute(params![
                                 id,
                                 it.publisher,
-                                it.xml,
-                                parsed,
-                                it.text,
                                 it.published,
                                 it.updated,
                                 it.author,
@@ -711,6 +726,7 @@ impl CacheStore for SqliteStore {
                                 as_of,
                                 it.encrypted
                             ])?;
+                            update_data.execute(params![id, it.xml, parsed, it.text])?;
                             write_tags(&tx, id, &it.tags, it.published)?;
                             report.updated += 1;
                         }
@@ -817,17 +833,17 @@ impl CacheStore for SqliteStore {
                 item: item_id.to_owned(),
             })?;
         tx.execute(
-            "UPDATE items SET plain_xml = ?2, parsed = ?3, text = ?4, published = ?5, updated = ?6, \
-             author = ?7, encrypted = 1, decrypted = 1, signature_verified = ?8 WHERE id = ?1",
+            "UPDATE items SET published = ?2, updated = ?3, author = ?4, encrypted = 1, \
+             decrypted = 1, signature_verified = ?5 WHERE id = ?1",
+            params![id, d.published, d.updated, d.author, d.signature_verified],
+        )?;
+        tx.execute(
+            "UPDATE item_data SET plain_xml = ?2, parsed = ?3, text = ?4 WHERE id = ?1",
             params![
                 id,
                 d.plain_xml,
                 d.parsed.as_ref().map(|p| p.to_string()),
-                d.text,
-                d.published,
-                d.updated,
-                d.author,
-                d.signature_verified
+                d.text
             ],
         )?;
         write_tags(&tx, id, &d.tags, d.published)?;
@@ -838,7 +854,8 @@ impl CacheStore for SqliteStore {
     fn item(&self, key: &NodeKey, item_id: &str) -> Result<Option<CachedItem>> {
         let conn = self.lock();
         let sql = format!(
-            "SELECT {ITEM_COLUMNS}, i.xml, i.plain_xml, NULL FROM items i JOIN nodes n ON n.id = i.node_id \
+            "SELECT {ITEM_COLUMNS}, d.xml, d.plain_xml, NULL FROM items i JOIN nodes n ON n.id = i.node_id \
+             JOIN item_data d ON d.id = i.id \
              WHERE n.profile = ?1 AND n.service = ?2 AND n.node = ?3 AND i.item_id = ?4"
         );
         let r = conn
@@ -854,7 +871,8 @@ impl CacheStore for SqliteStore {
     fn items(&self, key: &NodeKey) -> Result<Vec<CachedItem>> {
         let conn = self.lock();
         let sql = format!(
-            "SELECT {ITEM_COLUMNS}, i.xml, i.plain_xml, NULL FROM items i JOIN nodes n ON n.id = i.node_id \
+            "SELECT {ITEM_COLUMNS}, d.xml, d.plain_xml, NULL FROM items i JOIN nodes n ON n.id = i.node_id \
+             JOIN item_data d ON d.id = i.id \
              WHERE n.profile = ?1 AND n.service = ?2 AND n.node = ?3 ORDER BY i.created, i.id"
         );
         let mut st = conn.prepare_cached(&sql)?;
@@ -877,18 +895,34 @@ impl CacheStore for SqliteStore {
             },
             _ => None,
         };
-        let drive_by_order = match (&q.fts, order_index) {
-            (Some(f), Some(_)) if !by_rank && q.offset + u64::from(q.limit) <= 1_000 => {
-                let n: i64 = conn
-                    .prepare_cached(
-                        "SELECT count(*) FROM (SELECT 1 FROM items_fts WHERE items_fts MATCH ?1 LIMIT ?2)",
-                    )
-                    .and_then(|mut st| st.query_row(params![f, self.options.frequent_term], |r| r.get(0)))
-                    .map_err(|e| map_search_error(e, true))?;
-                n >= i64::from(self.options.frequent_term)
-            }
-            _ => false,
+        // Plans for full text + date order, by how many items the terms match (probed, bounded):
+        // few: read every match and sort; many: collect the matching ids once and walk the date index
+        // newest first until the page is full; nearly all: walk the date index and check each row's
+        // match (the first rows nearly always match).
+        let count = |cap: u32| -> Result<i64> {
+            let f = q.fts.as_deref().unwrap_or_default();
+            conn.prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM items_fts WHERE items_fts MATCH ?1 LIMIT ?2)",
+            )
+            .and_then(|mut st| st.query_row(params![f, cap], |r| r.get(0)))
+            .map_err(|e| map_search_error(e, true))
         };
+        let o = &self.options;
+        let walk =
+            if fts && order_index.is_some() && !by_rank && q.offset + u64::from(q.limit) <= 1_000 {
+                // One probe: its cost is proportional to the (capped) number of matches.
+                let n = count(o.very_frequent_term.max(o.frequent_term))?;
+                if n >= i64::from(o.very_frequent_term) {
+                    Walk::CheckEach
+                } else if n >= i64::from(o.frequent_term) {
+                    Walk::IdSet
+                } else {
+                    Walk::No
+                }
+            } else {
+                Walk::No
+            };
+        let drive_by_order = walk != Walk::No;
         let mut sql = String::with_capacity(1024);
         let mut p: Vec<SqlValue> = Vec::new();
         // Phase 1 selects and sorts row ids only (sorting whole rows, or computing their tags, for
@@ -898,21 +932,25 @@ impl CacheStore for SqliteStore {
             sql.push_str(", NULL FROM items i INDEXED BY ");
             sql.push_str(order_index.unwrap_or("items_created"));
         } else if fts {
+            // CROSS JOIN keeps the full-text index as the outer loop: without it the planner may
+            // walk a date index and run the MATCH once per row, which is slow for rare terms.
             sql.push_str(if by_rank {
                 ", items_fts.rank"
             } else {
                 ", NULL"
             });
-            sql.push_str(" FROM items_fts JOIN items i ON i.id = items_fts.rowid");
+            sql.push_str(" FROM items_fts CROSS JOIN items i ON i.id = items_fts.rowid");
         } else {
             sql.push_str(", NULL FROM items i");
         }
         sql.push_str(" JOIN nodes n ON n.id = i.node_id WHERE 1");
         if let Some(f) = &q.fts {
-            if drive_by_order {
+            if walk == Walk::CheckEach {
                 sql.push_str(
                     " AND EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND items_fts.rowid = i.id)",
                 );
+            } else if walk == Walk::IdSet {
+                sql.push_str(" AND i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)");
             } else {
                 sql.push_str(" AND items_fts MATCH ?");
             }
@@ -935,7 +973,7 @@ impl CacheStore for SqliteStore {
                 OrderKey::Rank => sql.push_str("items_fts.rank"),
                 OrderKey::Field(Target::Column(c)) => sql.push_str(column_sql(*c)),
                 OrderKey::Field(Target::Json(path)) => {
-                    sql.push_str("json_extract(i.parsed, ?)");
+                    sql.push_str("json_extract((SELECT parsed FROM item_data WHERE id = i.id), ?)");
                     p.push(SqlValue::Text(path.clone()));
                 }
                 OrderKey::Field(Target::Tags) => sql.push_str("NULL"),
@@ -961,12 +999,13 @@ impl CacheStore for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| map_search_error(e, fts))?;
         let payload = if q.with_payload {
-            "i.xml, i.plain_xml"
+            "d.xml, d.plain_xml"
         } else {
             "NULL, NULL"
         };
         let row_sql = format!(
             "SELECT {ITEM_COLUMNS}, {payload}, ?2 FROM items i JOIN nodes n ON n.id = i.node_id \
+             JOIN item_data d ON d.id = i.id \
              WHERE i.id = ?1"
         );
         let mut row = conn.prepare_cached(&row_sql)?;

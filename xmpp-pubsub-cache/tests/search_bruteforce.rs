@@ -243,6 +243,15 @@ fn search_matches_brute_force() {
         &posts,
         SqliteOptions {
             frequent_term: 1,
+            very_frequent_term: u32::MAX,
+            ..SqliteOptions::default()
+        },
+    );
+    let check_each = load_with(
+        &posts,
+        SqliteOptions {
+            frequent_term: 1,
+            very_frequent_term: 1,
             ..SqliteOptions::default()
         },
     );
@@ -319,6 +328,11 @@ fn search_matches_brute_force() {
         non_empty += usize::from(!expected.is_empty());
         assert_eq!(run(&cache, &s.query()), expected, "{s:?}");
         assert_eq!(run(&walk, &s.query()), expected, "date-index plan: {s:?}");
+        assert_eq!(
+            run(&check_each, &s.query()),
+            expected,
+            "check-each plan: {s:?}"
+        );
     }
     assert!(
         non_empty > specs.len() / 3,

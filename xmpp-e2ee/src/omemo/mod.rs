@@ -24,6 +24,7 @@ mod profile;
 mod proto;
 mod ratchet;
 mod session;
+pub mod xml;
 
 pub use error::OmemoError;
 pub use keys::{Bundle, DeviceKeys, IdentityKeyPair, PreKeyPublic, SignedPreKey};
@@ -31,6 +32,7 @@ pub use payload::{EncryptedPayload, KeyMaterial};
 pub use profile::{Profile, NS_OMEMO2, NS_OMEMO_LEGACY};
 pub use ratchet::MAX_SKIPPED_KEYS;
 pub use session::{EncryptedKey, Session};
+pub use xml::{DeviceEntry, DeviceList, Encrypted, MessageKey};
 
 /// Result alias of this module.
 pub type Result<T> = std::result::Result<T, OmemoError>;

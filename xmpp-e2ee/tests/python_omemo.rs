@@ -14,9 +14,11 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use minidom::Element;
 use serde_json::{json, Value};
 use xmpp_e2ee::omemo::{
-    payload, Bundle, DeviceKeys, EncryptedKey, EncryptedPayload, PreKeyPublic, Profile, Session,
+    payload, Bundle, DeviceKeys, Encrypted, EncryptedKey, EncryptedPayload, MessageKey,
+    PreKeyPublic, Profile, Session,
 };
 
 const PY_JID: &str = "py@localhost";
@@ -74,10 +76,12 @@ struct Peer {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     device_id: u32,
+    /// Exchange elements as XML text (true) or as JSON fields (false).
+    xml: bool,
 }
 
 impl Peer {
-    fn start(python: &Path, state: &Path) -> Peer {
+    fn start(python: &Path, state: &Path, xml: bool) -> Peer {
         let mut child = Command::new(python)
             .arg(manifest_dir().join("tests/peer/omemo_peer.py"))
             .arg(PY_JID)
@@ -94,6 +98,7 @@ impl Peer {
             stdin,
             stdout,
             device_id: 0,
+            xml,
         };
         let ready = peer.read();
         assert_eq!(ready["ready"], true, "{ready}");
@@ -132,29 +137,54 @@ impl Peer {
     }
 
     fn bundle(&mut self, profile: Profile) -> Bundle {
-        let b = self.call(json!({"cmd": "bundle", "ns": profile.namespace()}))["bundle"].clone();
-        bundle_from_json(profile, &b)
+        let answer = self.call(json!({"cmd": "bundle", "ns": profile.namespace()}));
+        if self.xml {
+            Bundle::try_from(&parse_xml(&answer["xml"])).unwrap()
+        } else {
+            bundle_from_json(profile, &answer["bundle"])
+        }
     }
 
     fn add_device(&mut self, profile: Profile, keys: &DeviceKeys) {
-        self.call(json!({
-            "cmd": "add_device", "ns": profile.namespace(), "jid": RUST_JID,
-            "device_id": RUST_DEVICE, "bundle": bundle_to_json(&keys.bundle(profile)),
-        }));
+        let bundle = keys.bundle(profile);
+        let mut req = json!({
+            "cmd": "add_device", "ns": profile.namespace(), "jid": RUST_JID, "device_id": RUST_DEVICE,
+        });
+        if self.xml {
+            req["xml"] = json!(String::from(&Element::from(&bundle)));
+        } else {
+            req["bundle"] = bundle_to_json(&bundle);
+        }
+        self.call(req);
     }
 
-    fn encrypt(&mut self, profile: Profile, text: &str) -> Value {
-        self.call(json!({
+    /// Reads a message of the peer (as the answer of `encrypt` or an outbox entry carries it).
+    fn message(&self, profile: Profile, answer: &Value) -> Encrypted {
+        if self.xml {
+            let m = Encrypted::try_from(&parse_xml(&answer["xml"])).unwrap();
+            assert_eq!(m.profile, profile);
+            m
+        } else {
+            message_from_json(profile, &answer["message"])
+        }
+    }
+
+    fn encrypt(&mut self, profile: Profile, text: &str) -> Encrypted {
+        let answer = self.call(json!({
             "cmd": "encrypt", "ns": profile.namespace(), "to": RUST_JID,
             "plaintext": B64.encode(text),
-        }))["message"]
-            .clone()
+        }));
+        self.message(profile, &answer)
     }
 
-    fn decrypt(&mut self, profile: Profile, message: &Value) -> Result<Option<String>, String> {
-        let answer = self.try_call(json!({
-            "cmd": "decrypt", "ns": profile.namespace(), "from": RUST_JID, "message": message,
-        }))?;
+    fn decrypt(&mut self, profile: Profile, message: &Encrypted) -> Result<Option<String>, String> {
+        let mut req = json!({"cmd": "decrypt", "ns": profile.namespace(), "from": RUST_JID});
+        if self.xml {
+            req["xml"] = json!(String::from(&Element::from(message)));
+        } else {
+            req["message"] = message_to_json(message);
+        }
+        let answer = self.try_call(req)?;
         assert_eq!(answer["device_id"], RUST_DEVICE);
         Ok(answer["plaintext"]
             .as_str()
@@ -200,6 +230,45 @@ fn bundle_from_json(profile: Profile, b: &Value) -> Bundle {
     }
 }
 
+fn parse_xml(v: &Value) -> Element {
+    v.as_str()
+        .expect("XML text")
+        .parse()
+        .expect("well-formed XML from python")
+}
+
+fn message_from_json(profile: Profile, m: &Value) -> Encrypted {
+    let opt = |v: &Value| (!v.is_null()).then(|| bytes(v));
+    Encrypted {
+        profile,
+        sid: m["sid"].as_u64().unwrap() as u32,
+        keys: m["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| MessageKey {
+                jid: k["jid"].as_str().map(str::to_owned),
+                rid: k["rid"].as_u64().unwrap() as u32,
+                key_exchange: k["kex"] == true,
+                data: bytes(&k["data"]),
+            })
+            .collect(),
+        iv: opt(&m["iv"]),
+        payload: opt(&m["payload"]),
+    }
+}
+
+fn message_to_json(m: &Encrypted) -> Value {
+    json!({
+        "sid": m.sid,
+        "keys": m.keys.iter().map(|k| json!({
+            "jid": k.jid, "rid": k.rid, "kex": k.key_exchange, "data": B64.encode(&k.data),
+        })).collect::<Vec<_>>(),
+        "iv": m.iv.as_ref().map(|iv| B64.encode(iv)),
+        "payload": m.payload.as_ref().map(|p| B64.encode(p)),
+    })
+}
+
 fn bundle_to_json(b: &Bundle) -> Value {
     json!({
         "ik": B64.encode(&b.identity_key),
@@ -226,45 +295,46 @@ impl Rust {
         }
     }
 
-    /// Encrypts `text` for the peer device, as the JSON form of the `<encrypted>` element.
-    fn encrypt(&mut self, peer_device: u32, text: &str) -> (Value, bool) {
+    /// Encrypts `text` for the peer device.
+    fn encrypt(&mut self, peer_device: u32, text: &str) -> (Encrypted, bool) {
         let (km, body) = payload::encrypt(self.profile, text.as_bytes());
         let key: EncryptedKey = self.session.as_mut().unwrap().encrypt(&km).unwrap();
-        let mut m = json!({
-            "sid": RUST_DEVICE,
-            "keys": [{"jid": PY_JID, "rid": peer_device, "kex": key.key_exchange, "data": B64.encode(&key.data)}],
-            "payload": B64.encode(&body.ciphertext),
-        });
-        if let Some(iv) = &body.iv {
-            m["iv"] = json!(B64.encode(iv));
-        }
+        let m = Encrypted {
+            profile: self.profile,
+            sid: RUST_DEVICE,
+            keys: vec![MessageKey {
+                jid: (self.profile == Profile::Omemo2).then(|| PY_JID.to_owned()),
+                rid: peer_device,
+                key_exchange: key.key_exchange,
+                data: key.data,
+            }],
+            iv: body.iv,
+            payload: Some(body.ciphertext),
+        };
         (m, key.key_exchange)
     }
 
     /// Decrypts a message of the peer; `None` for an empty (key-transport) message.
-    fn decrypt(&mut self, m: &Value) -> Option<String> {
-        let keys = m["keys"].as_array().unwrap();
-        let key = keys
-            .iter()
-            .find(|k| k["rid"] == RUST_DEVICE)
+    fn decrypt(&mut self, m: &Encrypted) -> Option<String> {
+        let key = m
+            .keys_for(Some(RUST_JID), RUST_DEVICE)
+            .next()
             .expect("a key for our device");
-        let data = bytes(&key["data"]);
-        let kex = key["kex"] == true;
         let km = match &mut self.session {
-            Some(s) => s.decrypt(&data, kex).unwrap(),
+            Some(s) => s.decrypt(&key.data, key.key_exchange).unwrap(),
             None => {
-                assert!(kex, "first message of the peer must be a key exchange");
-                let (s, km) = self.keys.accept(self.profile, &data).unwrap();
+                assert!(
+                    key.key_exchange,
+                    "first message of the peer must be a key exchange"
+                );
+                let (s, km) = self.keys.accept(self.profile, &key.data).unwrap();
                 self.session = Some(s);
                 km
             }
         };
-        if m.get("payload").is_none_or(Value::is_null) {
-            return None;
-        }
         let body = EncryptedPayload {
-            ciphertext: bytes(&m["payload"]),
-            iv: m.get("iv").filter(|v| !v.is_null()).map(bytes),
+            ciphertext: m.payload.clone()?,
+            iv: m.iv.clone(),
         };
         Some(String::from_utf8(payload::decrypt(self.profile, &km, &body).unwrap()).unwrap())
     }
@@ -276,7 +346,8 @@ fn drain_outbox(peer: &mut Peer, us: &mut Rust) -> usize {
     for m in &msgs {
         assert_eq!(m["to"], RUST_JID);
         assert_eq!(m["ns"], us.profile.namespace());
-        assert_eq!(us.decrypt(&m["message"]), None);
+        let message = peer.message(us.profile, m);
+        assert_eq!(us.decrypt(&message), None);
     }
     msgs.len()
 }
@@ -321,17 +392,17 @@ fn converse(peer: &mut Peer, us: &mut Rust, rounds: usize) {
     drain_outbox(peer, us);
 }
 
-fn peer_for(profile: Profile, dir: &tempfile::TempDir) -> Option<(Peer, Rust)> {
+fn peer_for(profile: Profile, dir: &tempfile::TempDir, xml: bool) -> Option<(Peer, Rust)> {
     let python = python()?;
-    let mut peer = Peer::start(python, &dir.path().join("peer.json"));
+    let mut peer = Peer::start(python, &dir.path().join("peer.json"), xml);
     let us = Rust::new(profile);
     peer.add_device(profile, &us.keys);
     Some((peer, us))
 }
 
-fn we_initiate(profile: Profile) {
+fn we_initiate(profile: Profile, xml: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let Some((mut peer, mut us)) = peer_for(profile, &dir) else {
+    let Some((mut peer, mut us)) = peer_for(profile, &dir, xml) else {
         return;
     };
     let bundle = peer.bundle(profile);
@@ -355,14 +426,13 @@ fn we_initiate(profile: Profile) {
     converse(&mut peer, &mut us, 12);
 }
 
-fn they_initiate(profile: Profile) {
+fn they_initiate(profile: Profile, xml: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let Some((mut peer, mut us)) = peer_for(profile, &dir) else {
+    let Some((mut peer, mut us)) = peer_for(profile, &dir, xml) else {
         return;
     };
     let first = peer.encrypt(profile, "hello from python");
-    let key = &first["keys"][0];
-    assert_eq!(key["kex"], true, "{first}");
+    assert!(first.keys[0].key_exchange, "{first:?}");
     assert_eq!(us.decrypt(&first).as_deref(), Some("hello from python"));
     assert_eq!(us.keys.prekey_count(), 9);
     let second = peer.encrypt(profile, "python again");
@@ -378,20 +448,40 @@ fn they_initiate(profile: Profile) {
 
 #[test]
 fn omemo2_we_initiate() {
-    we_initiate(Profile::Omemo2);
+    we_initiate(Profile::Omemo2, false);
 }
 
 #[test]
 fn omemo2_python_initiates() {
-    they_initiate(Profile::Omemo2);
+    they_initiate(Profile::Omemo2, false);
 }
 
 #[test]
 fn legacy_we_initiate() {
-    we_initiate(Profile::Legacy);
+    we_initiate(Profile::Legacy, false);
 }
 
 #[test]
 fn legacy_python_initiates() {
-    they_initiate(Profile::Legacy);
+    they_initiate(Profile::Legacy, false);
+}
+
+#[test]
+fn omemo2_we_initiate_xml() {
+    we_initiate(Profile::Omemo2, true);
+}
+
+#[test]
+fn omemo2_python_initiates_xml() {
+    they_initiate(Profile::Omemo2, true);
+}
+
+#[test]
+fn legacy_we_initiate_xml() {
+    we_initiate(Profile::Legacy, true);
+}
+
+#[test]
+fn legacy_python_initiates_xml() {
+    they_initiate(Profile::Legacy, true);
 }

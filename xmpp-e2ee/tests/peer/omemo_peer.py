@@ -7,12 +7,13 @@ Each input line is a JSON object with a "cmd"; each answer is one JSON line {"ok
 {"ok": false, "error": "..."}. Binary values are base64. Commands:
 
   {"cmd": "info"}                                   -> {"device_id": n}
-  {"cmd": "bundle", "ns": NS}                       -> {"bundle": BUNDLE}  (our bundle, read from the XML)
-  {"cmd": "add_device", "ns": NS, "jid": J, "device_id": n, "bundle": BUNDLE}
+  {"cmd": "bundle", "ns": NS}                       -> {"bundle": BUNDLE, "xml": "<bundle .../>"}
+  {"cmd": "add_device", "ns": NS, "jid": J, "device_id": n, "bundle": BUNDLE | "xml": "<bundle/>"}
         makes J's device (with that bundle) known, as if fetched from PEP
-  {"cmd": "encrypt", "ns": NS, "to": J, "plaintext": B64}  -> {"message": MESSAGE}
-  {"cmd": "decrypt", "ns": NS, "from": J, "message": MESSAGE} -> {"plaintext": B64 or null, "device_id": n}
-  {"cmd": "outbox"}                                 -> {"messages": [{"to": J, "ns": NS, "message": MESSAGE}]}
+  {"cmd": "encrypt", "ns": NS, "to": J, "plaintext": B64}  -> {"message": MESSAGE, "xml": "<encrypted/>"}
+  {"cmd": "decrypt", "ns": NS, "from": J, "message": MESSAGE | "xml": "<encrypted/>"}
+        -> {"plaintext": B64 or null, "device_id": n}
+  {"cmd": "outbox"}          -> {"messages": [{"to": J, "ns": NS, "message": MESSAGE, "xml": "..."}]}
 
 BUNDLE  = {"ik", "spk_id", "spk", "spks", "prekeys": [{"id", "key"}]}
 MESSAGE = {"sid", "keys": [{"jid", "rid", "kex", "data"}], "iv" (legacy), "payload" (absent: empty message)}
@@ -90,6 +91,10 @@ def peers():
 
 def own_lists():
     return STORAGE.data.setdefault("peer-test/own-lists", {})
+
+
+def xml_text(elt):
+    return ET.tostring(elt, encoding="unicode")
 
 
 def etree_module(ns):
@@ -204,7 +209,8 @@ class PeerSessionManager(omemo.SessionManager):
         b = peers().get(f"{namespace} {bare_jid}", {}).get(str(device_id))
         if b is None:
             raise omemo.BundleDownloadFailed(f"no bundle for {bare_jid}/{device_id} in {namespace}")
-        return etree_module(namespace).parse_bundle(bundle_from_json(namespace, b), bare_jid, device_id)
+        elt = ET.fromstring(b) if isinstance(b, str) else bundle_from_json(namespace, b)
+        return etree_module(namespace).parse_bundle(elt, bare_jid, device_id)
 
     @staticmethod
     async def _delete_bundle(namespace, device_id):
@@ -230,11 +236,8 @@ class PeerSessionManager(omemo.SessionManager):
     @staticmethod
     async def _send_message(message, bare_jid):
         ns = message.namespace
-        OUTBOX.append({
-            "to": bare_jid,
-            "ns": ns,
-            "message": message_to_json(ns, etree_module(ns).serialize_message(message)),
-        })
+        elt = etree_module(ns).serialize_message(message)
+        OUTBOX.append({"to": bare_jid, "ns": ns, "message": message_to_json(ns, elt), "xml": xml_text(elt)})
 
 
 async def handle(sm, req):
@@ -244,10 +247,12 @@ async def handle(sm, req):
         return {"device_id": info[0].device_id}
     if cmd == "bundle":
         ns = req["ns"]
-        return {"bundle": bundle_to_json(ns, etree_module(ns).serialize_bundle(OWN_BUNDLES[ns]))}
+        elt = etree_module(ns).serialize_bundle(OWN_BUNDLES[ns])
+        return {"bundle": bundle_to_json(ns, elt), "xml": xml_text(elt)}
     if cmd == "add_device":
         ns = req["ns"]
-        peers().setdefault(f"{ns} {req['jid']}", {})[str(req["device_id"])] = req["bundle"]
+        bundle = req["xml"] if "xml" in req else req["bundle"]
+        peers().setdefault(f"{ns} {req['jid']}", {})[str(req["device_id"])] = bundle
         STORAGE.flush()
         await sm.refresh_device_list(ns, req["jid"])
         return {}
@@ -260,11 +265,12 @@ async def handle(sm, req):
             return {"ok": False, "error": "encryption errors: " + repr(errors)}
         for message in messages:
             if message.namespace == ns:
-                return {"message": message_to_json(ns, etree_module(ns).serialize_message(message))}
+                elt = etree_module(ns).serialize_message(message)
+                return {"message": message_to_json(ns, elt), "xml": xml_text(elt)}
         return {"ok": False, "error": "no message for " + ns}
     if cmd == "decrypt":
         ns = req["ns"]
-        elt = message_from_json(ns, req["message"])
+        elt = ET.fromstring(req["xml"]) if "xml" in req else message_from_json(ns, req["message"])
         if ns == NS2:
             message = twomemo.etree.parse_message(elt, req["from"])
         else:

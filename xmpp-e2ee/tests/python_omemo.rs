@@ -17,8 +17,8 @@ use base64::Engine;
 use minidom::Element;
 use serde_json::{json, Value};
 use xmpp_e2ee::omemo::{
-    payload, Bundle, DeviceKeys, Encrypted, EncryptedKey, EncryptedPayload, MessageKey,
-    PreKeyPublic, Profile, Session,
+    payload, Bundle, DeviceAddress, DeviceKeys, Encrypted, EncryptedKey, EncryptedPayload,
+    MemoryStore, MessageKey, OmemoStore, PreKeyPublic, Profile, Session,
 };
 
 const PY_JID: &str = "py@localhost";
@@ -78,6 +78,8 @@ struct Peer {
     device_id: u32,
     /// Exchange elements as XML text (true) or as JSON fields (false).
     xml: bool,
+    python: PathBuf,
+    state: PathBuf,
 }
 
 impl Peer {
@@ -99,6 +101,8 @@ impl Peer {
             stdout,
             device_id: 0,
             xml,
+            python: python.to_owned(),
+            state: state.to_owned(),
         };
         let ready = peer.read();
         assert_eq!(ready["ready"], true, "{ready}");
@@ -106,6 +110,14 @@ impl Peer {
             .as_u64()
             .unwrap() as u32;
         peer
+    }
+
+    /// Stops the Python process and starts it again from its state file.
+    fn restart(&mut self) {
+        let (python, state) = (self.python.clone(), self.state.clone());
+        let device_id = self.device_id;
+        *self = Peer::start(&python, &state, self.xml);
+        assert_eq!(self.device_id, device_id);
     }
 
     fn read(&mut self) -> Value {
@@ -295,6 +307,19 @@ impl Rust {
         }
     }
 
+    /// Saves keys and session to a store and rebuilds this side from it, as after a restart.
+    fn restart(&mut self, peer_device: u32) {
+        let mut store = MemoryStore::new();
+        let addr = DeviceAddress::new(self.profile, PY_JID, peer_device);
+        store.store_own_device(RUST_DEVICE, &self.keys).unwrap();
+        store
+            .store_session(&addr, self.session.as_ref().unwrap())
+            .unwrap();
+        let (_, keys) = store.load_own_device().unwrap().unwrap();
+        self.keys = keys;
+        self.session = Some(store.load_session(&addr).unwrap().unwrap());
+    }
+
     /// Encrypts `text` for the peer device.
     fn encrypt(&mut self, peer_device: u32, text: &str) -> (Encrypted, bool) {
         let (km, body) = payload::encrypt(self.profile, text.as_bytes());
@@ -358,6 +383,11 @@ fn converse(peer: &mut Peer, us: &mut Rust, rounds: usize) {
     let profile = us.profile;
     let pd = peer.device_id;
     for round in 0..rounds {
+        if round == rounds / 2 {
+            // Both sides restart from their stores mid-conversation.
+            us.restart(pd);
+            peer.restart();
+        }
         let count = round % 3 + 1;
         for k in 0..count {
             let text = format!("{profile:?} round {round} message {k}");
@@ -423,7 +453,7 @@ fn we_initiate(profile: Profile, xml: bool) {
         peer.decrypt(profile, &m).unwrap().as_deref(),
         Some("no more key exchange")
     );
-    converse(&mut peer, &mut us, 12);
+    converse(&mut peer, &mut us, 50);
 }
 
 fn they_initiate(profile: Profile, xml: bool) {
@@ -443,7 +473,7 @@ fn they_initiate(profile: Profile, xml: bool) {
         peer.decrypt(profile, &m).unwrap().as_deref(),
         Some("hello from rust")
     );
-    converse(&mut peer, &mut us, 12);
+    converse(&mut peer, &mut us, 50);
 }
 
 #[test]

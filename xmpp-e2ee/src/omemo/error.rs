@@ -41,6 +41,10 @@ pub enum OmemoError {
     /// The transported key material has the wrong length for the profile.
     #[error("invalid key material length {0}")]
     InvalidKeyMaterial(usize),
+    /// Stored state (see [`super::Session::to_bytes`], [`super::DeviceKeys::to_bytes`]) is corrupt or of
+    /// an unknown version.
+    #[error("corrupt stored state: {0}")]
+    CorruptState(&'static str),
     /// The session cannot send yet (should not happen with sessions built by this crate).
     #[error("the session has no sending chain")]
     NoSendingChain,

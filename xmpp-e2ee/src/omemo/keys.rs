@@ -12,6 +12,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use super::crypto::random;
 use super::error::OmemoError;
 use super::profile::{Profile, DJB_TYPE};
+use super::proto::{put_bytes, put_u32, Fields};
 use super::Result;
 
 /// A device's long-term identity: an Ed25519 seed, from which the X25519 key used in X3DH is derived
@@ -347,6 +348,76 @@ impl DeviceKeys {
             .as_ref()
             .filter(|k| k.id == id)
             .ok_or(OmemoError::UnknownSignedPreKey(id))
+    }
+}
+
+/// Version tag of the stored device format.
+const DEVICE_FORMAT: u32 = 1;
+
+impl DeviceKeys {
+    /// Serialises all keys (secret!) for a key store.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_u32(&mut out, 15, DEVICE_FORMAT);
+        put_bytes(&mut out, 1, &self.identity.seed);
+        let spk = |k: &SignedPreKey| {
+            let mut v = Vec::new();
+            put_u32(&mut v, 1, k.id);
+            put_bytes(&mut v, 2, &k.secret());
+            v
+        };
+        put_bytes(&mut out, 2, &spk(&self.signed_prekey));
+        if let Some(old) = &self.old_signed_prekey {
+            put_bytes(&mut out, 3, &spk(old));
+        }
+        let mut pks = Vec::with_capacity(self.prekeys.len() * 36);
+        for (id, s) in &self.prekeys {
+            pks.extend_from_slice(&id.to_be_bytes());
+            pks.extend_from_slice(&s.to_bytes());
+        }
+        put_bytes(&mut out, 4, &pks);
+        put_u32(&mut out, 5, self.next_prekey_id);
+        out
+    }
+
+    /// Restores keys stored with [`DeviceKeys::to_bytes`].
+    pub fn from_bytes(data: &[u8]) -> Result<Self> {
+        let corrupt = |_| OmemoError::CorruptState("device keys");
+        let key32 = |b: &[u8]| -> Result<[u8; 32]> {
+            b.try_into()
+                .map_err(|_| OmemoError::CorruptState("key is not 32 bytes"))
+        };
+        let f = Fields::parse(data).map_err(corrupt)?;
+        if f.u32(15, "format").map_err(corrupt)? != DEVICE_FORMAT {
+            return Err(OmemoError::CorruptState("unknown device format"));
+        }
+        let spk = |raw: &[u8]| -> Result<SignedPreKey> {
+            let k = Fields::parse(raw).map_err(corrupt)?;
+            Ok(SignedPreKey::from_secret(
+                k.u32(1, "id").map_err(corrupt)?,
+                key32(k.bytes(2, "secret").map_err(corrupt)?)?,
+            ))
+        };
+        let raw_pks = f.bytes(4, "prekeys").map_err(corrupt)?;
+        if raw_pks.len() % 36 != 0 {
+            return Err(OmemoError::CorruptState("prekeys"));
+        }
+        let mut prekeys = BTreeMap::new();
+        for rec in raw_pks.chunks_exact(36) {
+            let mut id = [0u8; 4];
+            id.copy_from_slice(&rec[..4]);
+            prekeys.insert(
+                u32::from_be_bytes(id),
+                StaticSecret::from(key32(&rec[4..])?),
+            );
+        }
+        Ok(DeviceKeys {
+            identity: IdentityKeyPair::from_seed(key32(f.bytes(1, "identity").map_err(corrupt)?)?),
+            signed_prekey: spk(f.bytes(2, "signed prekey").map_err(corrupt)?)?,
+            old_signed_prekey: f.opt_bytes(3).map_err(corrupt)?.map(spk).transpose()?,
+            prekeys,
+            next_prekey_id: f.u32(5, "next prekey id").map_err(corrupt)?,
+        })
     }
 }
 

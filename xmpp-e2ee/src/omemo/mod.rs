@@ -13,6 +13,9 @@
 //! [`Session::decrypt`] move the Double Ratchet. [`payload`] encrypts the message body with the
 //! per-message key that the ratchet transports.
 //!
+//! [`xml`] parses and serialises the elements of both namespaces; [`store`] defines where state lives
+//! ([`Session::to_bytes`] and [`DeviceKeys::to_bytes`] give the stored forms).
+//!
 //! Every function fed with remote bytes returns a typed [`OmemoError`] and leaves the state unchanged on
 //! failure.
 
@@ -24,6 +27,7 @@ mod profile;
 mod proto;
 mod ratchet;
 mod session;
+pub mod store;
 pub mod xml;
 
 pub use error::OmemoError;
@@ -32,6 +36,7 @@ pub use payload::{EncryptedPayload, KeyMaterial};
 pub use profile::{Profile, NS_OMEMO2, NS_OMEMO_LEGACY};
 pub use ratchet::MAX_SKIPPED_KEYS;
 pub use session::{EncryptedKey, Session};
+pub use store::{DeviceAddress, MemoryStore, OmemoStore};
 pub use xml::{DeviceEntry, DeviceList, Encrypted, MessageKey};
 
 /// Result alias of this module.

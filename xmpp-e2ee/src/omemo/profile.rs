@@ -6,7 +6,7 @@ pub const NS_OMEMO2: &str = "urn:xmpp:omemo:2";
 pub const NS_OMEMO_LEGACY: &str = "eu.siacs.conversations.axolotl";
 
 /// Which OMEMO version a session or bundle speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Profile {
     /// `urn:xmpp:omemo:2`.
     Omemo2,

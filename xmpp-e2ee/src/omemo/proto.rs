@@ -26,12 +26,12 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-fn put_u32(out: &mut Vec<u8>, field: u32, v: u32) {
+pub(crate) fn put_u32(out: &mut Vec<u8>, field: u32, v: u32) {
     put_varint(out, (u64::from(field) << 3) | u64::from(WT_VARINT));
     put_varint(out, u64::from(v));
 }
 
-fn put_bytes(out: &mut Vec<u8>, field: u32, v: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, field: u32, v: &[u8]) {
     put_varint(out, (u64::from(field) << 3) | u64::from(WT_LEN));
     put_varint(out, v.len() as u64);
     out.extend_from_slice(v);
@@ -43,9 +43,9 @@ enum Value<'a> {
     Bytes(&'a [u8]),
 }
 
-/// The last occurrence of each field number 1..=8 (higher numbers are skipped as unknown).
-struct Fields<'a> {
-    values: [Option<Value<'a>>; 9],
+/// The last occurrence of each field number 1..=15 (higher numbers are skipped as unknown).
+pub(crate) struct Fields<'a> {
+    values: [Option<Value<'a>>; 16],
 }
 
 fn get_varint(data: &[u8], pos: &mut usize) -> Result<u64> {
@@ -78,8 +78,8 @@ fn take<'a>(data: &'a [u8], pos: &mut usize, len: u64) -> Result<&'a [u8]> {
 }
 
 impl<'a> Fields<'a> {
-    fn parse(data: &'a [u8]) -> Result<Self> {
-        let mut values = [None; 9];
+    pub(crate) fn parse(data: &'a [u8]) -> Result<Self> {
+        let mut values = [None; 16];
         let mut pos = 0;
         while pos < data.len() {
             let key = get_varint(data, &mut pos)?;
@@ -111,7 +111,7 @@ impl<'a> Fields<'a> {
         Ok(Fields { values })
     }
 
-    fn u32(&self, field: usize, name: &'static str) -> Result<u32> {
+    pub(crate) fn u32(&self, field: usize, name: &'static str) -> Result<u32> {
         match self.values[field] {
             Some(Value::Varint(v)) => {
                 u32::try_from(v).map_err(|_| OmemoError::MalformedProtobuf("uint32 out of range"))
@@ -121,12 +121,12 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn bytes(&self, field: usize, name: &'static str) -> Result<&'a [u8]> {
+    pub(crate) fn bytes(&self, field: usize, name: &'static str) -> Result<&'a [u8]> {
         self.opt_bytes(field)?
             .ok_or(OmemoError::MalformedProtobuf(name))
     }
 
-    fn opt_bytes(&self, field: usize) -> Result<Option<&'a [u8]>> {
+    pub(crate) fn opt_bytes(&self, field: usize) -> Result<Option<&'a [u8]>> {
         match self.values[field] {
             Some(Value::Bytes(b)) => Ok(Some(b)),
             Some(Value::Varint(_)) => Err(OmemoError::MalformedProtobuf("wrong wire type")),

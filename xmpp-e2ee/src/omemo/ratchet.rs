@@ -8,6 +8,7 @@ use super::crypto::{hkdf, hmac, random};
 use super::error::OmemoError;
 use super::keys::dh;
 use super::profile::Profile;
+use super::proto::{put_bytes, put_u32, Fields};
 use super::Result;
 
 /// The most message keys a session keeps for skipped (late or lost) messages, and the most one
@@ -177,5 +178,79 @@ impl Ratchet {
         next.nr += 1;
         *self = next;
         Ok(out)
+    }
+}
+
+fn arr32(b: &[u8]) -> Result<[u8; 32]> {
+    b.try_into()
+        .map_err(|_| OmemoError::CorruptState("key is not 32 bytes"))
+}
+
+fn opt32(f: &Fields<'_>, field: usize) -> Result<Option<[u8; 32]>> {
+    f.opt_bytes(field)?.map(arr32).transpose()
+}
+
+const SKIPPED_RECORD: usize = 32 + 4 + 32;
+
+impl Ratchet {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(200 + self.skipped.len() * SKIPPED_RECORD);
+        put_u32(&mut out, 1, u32::from(self.profile == Profile::Legacy));
+        put_bytes(&mut out, 2, &self.root);
+        put_bytes(&mut out, 3, &self.dhs.to_bytes());
+        for (field, v) in [(4, &self.dhr), (5, &self.cks), (6, &self.ckr)] {
+            if let Some(k) = v {
+                put_bytes(&mut out, field, k);
+            }
+        }
+        put_u32(&mut out, 7, self.ns);
+        put_u32(&mut out, 8, self.pns);
+        put_u32(&mut out, 9, self.nr);
+        let mut skipped = Vec::with_capacity(self.skipped.len() * SKIPPED_RECORD);
+        for (dh, n, mk) in &self.skipped {
+            skipped.extend_from_slice(dh);
+            skipped.extend_from_slice(&n.to_be_bytes());
+            skipped.extend_from_slice(mk);
+        }
+        put_bytes(&mut out, 10, &skipped);
+        out
+    }
+
+    pub fn decode(data: &[u8]) -> Result<Self> {
+        let corrupt = |_| OmemoError::CorruptState("ratchet");
+        let f = Fields::parse(data).map_err(corrupt)?;
+        let profile = match f.u32(1, "profile").map_err(corrupt)? {
+            0 => Profile::Omemo2,
+            1 => Profile::Legacy,
+            _ => return Err(OmemoError::CorruptState("unknown profile")),
+        };
+        let skipped_raw = f.bytes(10, "skipped").map_err(corrupt)?;
+        if skipped_raw.len() % SKIPPED_RECORD != 0
+            || skipped_raw.len() / SKIPPED_RECORD > MAX_SKIPPED_KEYS
+        {
+            return Err(OmemoError::CorruptState("skipped keys"));
+        }
+        let mut skipped = VecDeque::with_capacity(skipped_raw.len() / SKIPPED_RECORD);
+        for rec in skipped_raw.chunks_exact(SKIPPED_RECORD) {
+            let mut n = [0u8; 4];
+            n.copy_from_slice(&rec[32..36]);
+            skipped.push_back((
+                arr32(&rec[..32])?,
+                u32::from_be_bytes(n),
+                arr32(&rec[36..])?,
+            ));
+        }
+        Ok(Ratchet {
+            profile,
+            root: arr32(f.bytes(2, "root").map_err(corrupt)?)?,
+            dhs: StaticSecret::from(arr32(f.bytes(3, "dhs").map_err(corrupt)?)?),
+            dhr: opt32(&f, 4).map_err(corrupt)?,
+            cks: opt32(&f, 5).map_err(corrupt)?,
+            ckr: opt32(&f, 6).map_err(corrupt)?,
+            ns: f.u32(7, "ns").map_err(corrupt)?,
+            pns: f.u32(8, "pns").map_err(corrupt)?,
+            nr: f.u32(9, "nr").map_err(corrupt)?,
+            skipped,
+        })
     }
 }

@@ -8,7 +8,7 @@ use super::crypto::{aes256_cbc_decrypt, aes256_cbc_encrypt, ct_eq, hkdf, hmac, r
 use super::error::OmemoError;
 use super::keys::{decode_curve, dh, djb_encode, identity_to_curve, Bundle, DeviceKeys};
 use super::profile::{Profile, LEGACY_VERSION};
-use super::proto::{AuthenticatedMessage, KeyExchange, RatchetMessage};
+use super::proto::{put_bytes, put_u32, AuthenticatedMessage, Fields, KeyExchange, RatchetMessage};
 use super::ratchet::Ratchet;
 use super::Result;
 
@@ -315,5 +315,75 @@ impl Session {
         })?;
         self.pending = None;
         Ok(plaintext)
+    }
+}
+
+/// Version tag of the stored session format.
+const SESSION_FORMAT: u32 = 1;
+
+impl Session {
+    /// Serialises the whole session state (secret!) for a key store.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_u32(&mut out, 15, SESSION_FORMAT);
+        put_u32(&mut out, 1, u32::from(self.profile == Profile::Legacy));
+        put_bytes(&mut out, 2, &self.ad);
+        put_u32(&mut out, 3, u32::from(self.initiator));
+        put_bytes(&mut out, 4, &self.remote_identity);
+        if let Some(p) = &self.pending {
+            let mut kex = Vec::new();
+            put_u32(&mut kex, 1, p.pk_id);
+            put_u32(&mut kex, 2, p.spk_id);
+            put_bytes(&mut kex, 3, &p.ek);
+            put_bytes(&mut out, 5, &kex);
+        }
+        if let Some(ek) = &self.accepted_ek {
+            put_bytes(&mut out, 6, ek);
+        }
+        put_bytes(&mut out, 7, &self.ratchet.encode());
+        out
+    }
+
+    /// Restores a session stored with [`Session::to_bytes`].
+    pub fn from_bytes(data: &[u8]) -> Result<Self> {
+        let corrupt = |_| OmemoError::CorruptState("session");
+        let f = Fields::parse(data).map_err(corrupt)?;
+        if f.u32(15, "format").map_err(corrupt)? != SESSION_FORMAT {
+            return Err(OmemoError::CorruptState("unknown session format"));
+        }
+        let profile = match f.u32(1, "profile").map_err(corrupt)? {
+            0 => Profile::Omemo2,
+            1 => Profile::Legacy,
+            _ => return Err(OmemoError::CorruptState("unknown profile")),
+        };
+        let key32 = |b: &[u8]| -> Result<[u8; 32]> {
+            b.try_into()
+                .map_err(|_| OmemoError::CorruptState("key is not 32 bytes"))
+        };
+        let pending = match f.opt_bytes(5).map_err(corrupt)? {
+            Some(raw) => {
+                let k = Fields::parse(raw).map_err(corrupt)?;
+                Some(PendingKeyExchange {
+                    pk_id: k.u32(1, "pk_id").map_err(corrupt)?,
+                    spk_id: k.u32(2, "spk_id").map_err(corrupt)?,
+                    ek: key32(k.bytes(3, "ek").map_err(corrupt)?)?,
+                })
+            }
+            None => None,
+        };
+        let ad = f.bytes(2, "ad").map_err(corrupt)?.to_vec();
+        if ad.len() != 2 * profile.identity_len() {
+            return Err(OmemoError::CorruptState("associated data length"));
+        }
+        let ratchet = Ratchet::decode(f.bytes(7, "ratchet").map_err(corrupt)?)?;
+        Ok(Session {
+            profile,
+            ad,
+            initiator: f.u32(3, "initiator").map_err(corrupt)? != 0,
+            remote_identity: f.bytes(4, "remote identity").map_err(corrupt)?.to_vec(),
+            pending,
+            accepted_ek: f.opt_bytes(6).map_err(corrupt)?.map(key32).transpose()?,
+            ratchet,
+        })
     }
 }

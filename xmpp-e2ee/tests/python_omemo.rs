@@ -157,10 +157,11 @@ impl Peer {
         }
     }
 
-    fn add_device(&mut self, profile: Profile, keys: &DeviceKeys) {
-        let bundle = keys.bundle(profile);
+    fn add_device(&mut self, us: &Rust) {
+        let profile = us.profile;
+        let bundle = us.keys.bundle(profile);
         let mut req = json!({
-            "cmd": "add_device", "ns": profile.namespace(), "jid": RUST_JID, "device_id": RUST_DEVICE,
+            "cmd": "add_device", "ns": profile.namespace(), "jid": RUST_JID, "device_id": us.device_id,
         });
         if self.xml {
             req["xml"] = json!(String::from(&Element::from(&bundle)));
@@ -197,7 +198,7 @@ impl Peer {
             req["message"] = message_to_json(message);
         }
         let answer = self.try_call(req)?;
-        assert_eq!(answer["device_id"], RUST_DEVICE);
+        assert_eq!(answer["device_id"], message.sid);
         Ok(answer["plaintext"]
             .as_str()
             .map(|p| String::from_utf8(B64.decode(p).unwrap()).unwrap()))
@@ -294,14 +295,20 @@ fn bundle_to_json(b: &Bundle) -> Value {
 /// Our side of a conversation with the peer device.
 struct Rust {
     profile: Profile,
+    device_id: u32,
     keys: DeviceKeys,
     session: Option<Session>,
 }
 
 impl Rust {
     fn new(profile: Profile) -> Rust {
+        Rust::with_id(profile, RUST_DEVICE)
+    }
+
+    fn with_id(profile: Profile, device_id: u32) -> Rust {
         Rust {
             profile,
+            device_id,
             keys: DeviceKeys::generate(10),
             session: None,
         }
@@ -311,7 +318,7 @@ impl Rust {
     fn restart(&mut self, peer_device: u32) {
         let mut store = MemoryStore::new();
         let addr = DeviceAddress::new(self.profile, PY_JID, peer_device);
-        store.store_own_device(RUST_DEVICE, &self.keys).unwrap();
+        store.store_own_device(self.device_id, &self.keys).unwrap();
         store
             .store_session(&addr, self.session.as_ref().unwrap())
             .unwrap();
@@ -326,7 +333,7 @@ impl Rust {
         let key: EncryptedKey = self.session.as_mut().unwrap().encrypt(&km).unwrap();
         let m = Encrypted {
             profile: self.profile,
-            sid: RUST_DEVICE,
+            sid: self.device_id,
             keys: vec![MessageKey {
                 jid: (self.profile == Profile::Omemo2).then(|| PY_JID.to_owned()),
                 rid: peer_device,
@@ -342,7 +349,7 @@ impl Rust {
     /// Decrypts a message of the peer; `None` for an empty (key-transport) message.
     fn decrypt(&mut self, m: &Encrypted) -> Option<String> {
         let key = m
-            .keys_for(Some(RUST_JID), RUST_DEVICE)
+            .keys_for(Some(RUST_JID), self.device_id)
             .next()
             .expect("a key for our device");
         let km = match &mut self.session {
@@ -426,7 +433,7 @@ fn peer_for(profile: Profile, dir: &tempfile::TempDir, xml: bool) -> Option<(Pee
     let python = python()?;
     let mut peer = Peer::start(python, &dir.path().join("peer.json"), xml);
     let us = Rust::new(profile);
-    peer.add_device(profile, &us.keys);
+    peer.add_device(&us);
     Some((peer, us))
 }
 
@@ -514,4 +521,37 @@ fn legacy_we_initiate_xml() {
 #[test]
 fn legacy_python_initiates_xml() {
     they_initiate(Profile::Legacy, true);
+}
+
+/// A second device of our account: python-omemo encrypts each message for both, each answers.
+fn second_device(profile: Profile) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((mut peer, mut first)) = peer_for(profile, &dir, true) else {
+        return;
+    };
+    let mut second = Rust::with_id(profile, RUST_DEVICE + 1);
+    peer.add_device(&second);
+    for round in 0..3 {
+        let text = format!("to both devices {round}");
+        let m = peer.encrypt(profile, &text);
+        assert_eq!(m.keys.len(), 2, "{m:?}");
+        assert_eq!(first.decrypt(&m).as_deref(), Some(text.as_str()));
+        assert_eq!(second.decrypt(&m).as_deref(), Some(text.as_str()));
+        for us in [&mut first, &mut second] {
+            let text = format!("from device {} round {round}", us.device_id);
+            let (m, _) = us.encrypt(peer.device_id, &text);
+            assert_eq!(peer.decrypt(profile, &m).unwrap(), Some(text));
+        }
+        drain_outbox(&mut peer, &mut first);
+    }
+}
+
+#[test]
+fn omemo2_second_device() {
+    second_device(Profile::Omemo2);
+}
+
+#[test]
+fn legacy_second_device() {
+    second_device(Profile::Legacy);
 }

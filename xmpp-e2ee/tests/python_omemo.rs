@@ -33,8 +33,19 @@ fn run(cmd: &mut Command) -> bool {
     matches!(cmd.stdout(Stdio::null()).status(), Ok(s) if s.success())
 }
 
-/// The Python interpreter of a venv with the pinned python-omemo, or None (with the reason printed).
+/// The Python interpreter of a venv with the pinned python-omemo. The interop tests never skip: without
+/// the peer they fail, saying why (`.ci/run` prepares the venv; `XMPP_E2EE_PEER_PYTHON` points at one).
 fn python() -> Option<&'static PathBuf> {
+    let py = python_or_none();
+    assert!(
+        py.is_some(),
+        "no python-omemo peer: could not create a venv with xmpp-e2ee/tests/peer/requirements.txt \
+         (python3 -m venv + pip); run .ci/run's setup or set XMPP_E2EE_PEER_PYTHON"
+    );
+    py
+}
+
+fn python_or_none() -> Option<&'static PathBuf> {
     static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
@@ -61,8 +72,7 @@ fn python() -> Option<&'static PathBuf> {
                 Some(py)
             } else {
                 eprintln!(
-                    "SKIPPED: could not create a python-omemo venv at {} (python3 -m venv + pip); \
-                     set XMPP_E2EE_PEER_PYTHON",
+                    "could not create a python-omemo venv at {} (python3 -m venv + pip)",
                     venv.display()
                 );
                 None

@@ -5,7 +5,11 @@
 //! Only `alice` is given to `Server::start`; `bob`, `carol` and `dave` are registered afterwards so that
 //! on Prosody they are ordinary users, not admins of every node of pubsub.localhost.
 
-use jid::{BareJid, Jid};
+#[macro_use]
+mod common;
+
+use common::{jid, login};
+use jid::BareJid;
 use minidom::Element;
 use xmpp_parsers::stanza_error::DefinedCondition;
 use xmpp_social::attachments::{
@@ -21,36 +25,8 @@ use xmpp_social::xml::BuilderExt;
 use xmpp_social::Error;
 use xmpp_testkit::{Server, ServerKind};
 
-const PW: &str = "secret-pw";
-
 async fn start(kind: ServerKind) -> Server {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    tokio::task::spawn_blocking(move || {
-        let server = Server::start(kind, &[("alice", PW)])
-            .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"));
-        for user in ["bob", "carol", "dave"] {
-            server
-                .register(user, PW)
-                .unwrap_or_else(|e| panic!("{kind:?}: could not register {user}: {e}"));
-        }
-        server
-    })
-    .await
-    .expect("join")
-}
-
-async fn login(server: &Server, user: &str) -> XmppClient {
-    let jid = format!("{user}@{}", server.domain());
-    XmppClient::connect_plaintext_loopback(&jid, PW, server.c2s_addr())
-        .await
-        .unwrap_or_else(|e| panic!("{user} could not log in: {e}\n{}", server.log_tail(30)))
-}
-
-fn jid(s: &str) -> Jid {
-    Jid::new(s).expect("valid JID")
+    common::start_with(kind, &["alice"], &["bob", "carol", "dave"]).await
 }
 
 fn bare(s: &str) -> BareJid {
@@ -491,27 +467,6 @@ async fn public_subscriptions(kind: ServerKind) {
         .await
         .expect("raw list");
     assert_eq!(raw.len(), 1);
-}
-
-macro_rules! on_both_servers {
-    ($($name:ident),* $(,)?) => {
-        mod prosody {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(xmpp_testkit::ServerKind::Prosody).await
-                }
-            )*
-        }
-        mod ejabberd {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(xmpp_testkit::ServerKind::Ejabberd).await
-                }
-            )*
-        }
-    };
 }
 
 on_both_servers!(

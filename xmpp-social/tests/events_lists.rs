@@ -7,9 +7,13 @@
 //! - Alice creates a grocery list, Bob adds and ticks items, both see the same list; an account gets
 //!   exactly what the list is shared with it for.
 
+#[macro_use]
+mod common;
+
 use std::collections::BTreeSet;
 
-use jid::{BareJid, Jid};
+use common::{jid, login, register, start};
+use jid::BareJid;
 use minidom::{Element, Node};
 use xmpp_parsers::stanza_error::DefinedCondition;
 use xmpp_social::attachments::{summary_node_name, NS_ATTACHMENTS};
@@ -27,7 +31,7 @@ use xmpp_social::lists::{
 use xmpp_social::microblog::{ItemRef, NodeRef, XmppUri};
 use xmpp_social::pubsub::{request, AccessModel, DiscoInfo, Item, ItemsQuery};
 use xmpp_social::{Error, ParseError};
-use xmpp_testkit::{Server, ServerKind};
+use xmpp_testkit::ServerKind;
 
 /// xep-0471.xml example "Minimal Event" (verbatim).
 const X471_MINIMAL_EVENT: &str = r#"<iq
@@ -592,10 +596,6 @@ fn round_trip_event(el: &Element) -> Event {
 
 fn date(s: &str) -> chrono::DateTime<chrono::FixedOffset> {
     chrono::DateTime::parse_from_rfc3339(s).expect("date")
-}
-
-fn jid(s: &str) -> Jid {
-    Jid::new(s).expect("jid")
 }
 
 /// The mandatory children put where a fragment example elides them with `<!-- … -->`.
@@ -1518,35 +1518,8 @@ fn malformed_list_payloads_are_typed_errors() {
 // On Prosody and ejabberd
 // ---------------------------------------------------------------------------------------------
 
-const PW: &str = "secret-pw";
-
-async fn start(kind: ServerKind) -> Server {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    tokio::task::spawn_blocking(move || {
-        Server::start(kind, &[("alice", PW), ("bob", PW), ("carol", PW)])
-    })
-    .await
-    .expect("join")
-    .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"))
-}
-
-async fn login(server: &Server, user: &str) -> XmppClient {
-    let jid = format!("{user}@{}", server.domain());
-    XmppClient::connect_plaintext_loopback(&jid, PW, server.c2s_addr())
-        .await
-        .unwrap_or_else(|e| panic!("{user} could not log in: {e}\n{}", server.log_tail(30)))
-}
-
-/// An account registered after start: on Prosody, not an admin of pubsub.localhost, so node permissions
-/// apply to it.
-async fn register(server: &Server, user: &str) -> XmppClient {
-    tokio::task::block_in_place(|| server.register(user, PW))
-        .unwrap_or_else(|e| panic!("could not register {user}: {e}"));
-    login(server, user).await
-}
+// Accounts registered after start (`common::register`) are not admins of pubsub.localhost on Prosody, so
+// node permissions apply to them.
 
 fn bare(c: &XmppClient) -> BareJid {
     xmpp_social::Connection::jid(c).to_bare()
@@ -1942,27 +1915,6 @@ async fn shared_grocery_list(kind: ServerKind) {
     for c in [alice, bob, dave] {
         let _ = c.close().await;
     }
-}
-
-macro_rules! on_both_servers {
-    ($($name:ident),* $(,)?) => {
-        mod prosody {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(xmpp_testkit::ServerKind::Prosody).await
-                }
-            )*
-        }
-        mod ejabberd {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(xmpp_testkit::ServerKind::Ejabberd).await
-                }
-            )*
-        }
-    };
 }
 
 on_both_servers!(event_invite_rsvp_summary, shared_grocery_list);

@@ -2,10 +2,13 @@
 //! Every scenario runs on both servers: they differ in ordering, RSM and publish-options, and the SDK
 //! must give the same results on both.
 
+#[macro_use]
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
-use jid::Jid;
+use common::{jid, login, start};
 use xmpp_social::client::{ClientConfig, Transport, XmppClient};
 use xmpp_social::microblog::{Entry, MicroblogExt, PostOptions, Text, NS_MICROBLOG};
 use xmpp_social::pubsub::event::EventError;
@@ -15,33 +18,7 @@ use xmpp_social::pubsub::{
 };
 use xmpp_social::rsm::RsmRequest;
 use xmpp_social::{Connection, Error};
-use xmpp_testkit::{Server, ServerKind};
-
-const PW: &str = "secret-pw";
-
-async fn start(kind: ServerKind) -> Server {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    tokio::task::spawn_blocking(move || {
-        Server::start(kind, &[("alice", PW), ("bob", PW), ("carol", PW)])
-    })
-    .await
-    .expect("join")
-    .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"))
-}
-
-async fn login(server: &Server, user: &str) -> XmppClient {
-    let jid = format!("{user}@{}", server.domain());
-    XmppClient::connect_plaintext_loopback(&jid, PW, server.c2s_addr())
-        .await
-        .unwrap_or_else(|e| panic!("{user} could not log in: {e}\n{}", server.log_tail(30)))
-}
-
-fn jid(s: &str) -> Jid {
-    Jid::new(s).expect("valid JID")
-}
+use xmpp_testkit::ServerKind;
 
 /// Waits for the next event matching `pred`, skipping others, for at most 15 s.
 async fn wait_event(
@@ -388,27 +365,6 @@ async fn server_errors_are_typed(kind: ServerKind) {
         format!("alice@{}", server.domain())
     );
     alice.close().await.expect("close");
-}
-
-macro_rules! on_both_servers {
-    ($($name:ident),* $(,)?) => {
-        mod prosody {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(xmpp_testkit::ServerKind::Prosody).await
-                }
-            )*
-        }
-        mod ejabberd {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(xmpp_testkit::ServerKind::Ejabberd).await
-                }
-            )*
-        }
-    };
 }
 
 on_both_servers!(

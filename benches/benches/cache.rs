@@ -157,7 +157,10 @@ fn main() {
         let cache = Cache::new(Arc::new(SqliteStore::open(db).expect("open")));
         for w in [0, 10, 100, 1000] {
             for tag in [None, Some("tag3")] {
-                let mut q = Query::new().fts(word(w)).order_by("published", true).limit(50);
+                let mut q = Query::new()
+                    .fts(word(w))
+                    .order_by("published", true)
+                    .limit(50);
                 if let Some(t) = tag {
                     q = q.filter("tags", "overlap", json!([t]));
                 }

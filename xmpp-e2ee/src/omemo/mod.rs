@@ -13,7 +13,8 @@
 //! [`Session::decrypt`] move the Double Ratchet. [`payload`] encrypts the message body with the
 //! per-message key that the ratchet transports.
 //!
-//! [`xml`] parses and serialises the elements of both namespaces; [`store`] defines where state lives
+//! [`xml`] parses and serialises the elements of both namespaces; [`pep`] publishes and fetches
+//! device lists and bundles ([`OmemoPepExt`]); [`store`] defines where state lives
 //! ([`Session::to_bytes`] and [`DeviceKeys::to_bytes`] give the stored forms).
 //!
 //! Every function fed with remote bytes returns a typed [`OmemoError`] and leaves the state unchanged on
@@ -23,6 +24,7 @@ mod crypto;
 mod error;
 mod keys;
 pub mod payload;
+pub mod pep;
 mod profile;
 mod proto;
 mod ratchet;
@@ -33,6 +35,7 @@ pub mod xml;
 pub use error::OmemoError;
 pub use keys::{Bundle, DeviceKeys, IdentityKeyPair, PreKeyPublic, SignedPreKey};
 pub use payload::{EncryptedPayload, KeyMaterial};
+pub use pep::OmemoPepExt;
 pub use profile::{Profile, NS_OMEMO2, NS_OMEMO_LEGACY};
 pub use ratchet::MAX_SKIPPED_KEYS;
 pub use session::{EncryptedKey, Session};

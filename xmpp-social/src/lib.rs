@@ -13,6 +13,8 @@ pub mod pps;
 pub mod pubsub;
 pub mod query;
 pub mod rsm;
+#[cfg(test)]
+mod test_util;
 mod util;
 pub mod xml;
 

@@ -1,36 +1,14 @@
 //! XEP-0470's own examples (0.2.0, every one of them) and the 0.1.0 formats, round-tripped through the
 //! typed model and the request builders; malformed payloads give typed errors.
 
+use crate::test_util::{stanza, strip};
 use jid::{BareJid, Jid};
-use minidom::{Element, Node};
+use minidom::Element;
 
 use super::*;
 use crate::error::ParseError;
 use crate::pubsub::{parse, request, Item, ItemsQuery, NS_PUBSUB};
 use crate::xml::parse_bounded;
-
-/// Parses an example stanza; the XEP's examples omit `xmlns='jabber:client'`, which a stream implies.
-fn stanza(xml: &str) -> Result<Element, ParseError> {
-    let wrapped = format!("<stream xmlns='jabber:client'>{xml}</stream>");
-    let el = parse_bounded(&wrapped, 1 << 20)?;
-    Ok(el.children().next().cloned().expect("one stanza"))
-}
-
-/// The element without whitespace-only text nodes, for structural comparison.
-fn strip(el: &Element) -> Element {
-    let mut out = el.clone();
-    let nodes = out.take_nodes();
-    for n in nodes {
-        match n {
-            Node::Element(e) => {
-                out.append_child(strip(&e));
-            }
-            Node::Text(t) if t.trim().is_empty() => {}
-            Node::Text(t) => out.append_text_node(t),
-        }
-    }
-    out
-}
 
 fn bare(s: &str) -> BareJid {
     BareJid::new(s).expect("valid JID")

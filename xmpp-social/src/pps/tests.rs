@@ -3,10 +3,11 @@
 //! printed and parse once corrected. A scripted connection checks the requests and the
 //! unsupported-server path without a server.
 
+use crate::test_util::{stanza, strip};
 use std::sync::{Arc, Mutex};
 
 use jid::{BareJid, Jid};
-use minidom::{Element, Node};
+use minidom::Element;
 use tokio::sync::broadcast;
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, StanzaError};
@@ -16,26 +17,6 @@ use crate::connection::{Connection, Incoming, IqRequest, IqType};
 use crate::error::{ParseError, Result};
 use crate::pubsub::{parse, request, Item, ItemsQuery, SubscriptionState, NS_PUBSUB};
 use crate::xml::parse_bounded;
-
-fn stanza(xml: &str) -> std::result::Result<Element, ParseError> {
-    let wrapped = format!("<stream xmlns='jabber:client'>{xml}</stream>");
-    let el = parse_bounded(&wrapped, 1 << 20)?;
-    Ok(el.children().next().cloned().expect("one stanza"))
-}
-
-fn strip(el: &Element) -> Element {
-    let mut out = el.clone();
-    for n in out.take_nodes() {
-        match n {
-            Node::Element(e) => {
-                out.append_child(strip(&e));
-            }
-            Node::Text(t) if t.trim().is_empty() => {}
-            Node::Text(t) => out.append_text_node(t),
-        }
-    }
-    out
-}
 
 fn jid(s: &str) -> Jid {
     Jid::new(s).expect("JID")

@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
 use xmpp_e2ee::omemo::{
-    DeviceAddress, DeviceKeys, MemoryStore, OmemoError, OmemoStore, Profile, Session,
+    DeviceAddress, DeviceKeys, DeviceRecord, MemoryStore, OmemoError, OmemoStore, Profile, Session,
+    TrustLevel,
 };
 
 const PROFILES: [Profile; 2] = [Profile::Omemo2, Profile::Legacy];
@@ -54,6 +55,44 @@ fn conformance<S: OmemoStore>(store: &mut S) {
     );
     assert!(store
         .session_devices(Profile::Omemo2, "nobody@x")
+        .unwrap()
+        .is_empty());
+
+    // Device records: per profile and JID, replaced on store, listed by ascending id.
+    assert!(store.load_device(&a).unwrap().is_none());
+    let rec = DeviceRecord {
+        identity_key: Some(bob.identity.wire_public(Profile::Omemo2)),
+        trust: TrustLevel::BlindTrusted,
+        label: Some("Laptop".to_owned()),
+        label_signature: Some(vec![7; 64]),
+        unanswered: 3,
+        last_received: Some(1_700_000_000),
+        ..DeviceRecord::default()
+    };
+    store.store_device(&a, &rec).unwrap();
+    store.store_device(&b, &DeviceRecord::default()).unwrap();
+    store.store_device(&c, &DeviceRecord::default()).unwrap();
+    assert_eq!(store.load_device(&a).unwrap(), Some(rec.clone()));
+    let verified = DeviceRecord {
+        trust: TrustLevel::Verified,
+        active: false,
+        ..rec
+    };
+    store.store_device(&a, &verified).unwrap();
+    let listed = store.devices(Profile::Omemo2, "bob@example.org").unwrap();
+    assert_eq!(
+        listed,
+        [(3, DeviceRecord::default()), (5, verified.clone())]
+    );
+    assert_eq!(
+        store
+            .devices(Profile::Legacy, "bob@example.org")
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .devices(Profile::Omemo2, "nobody@x")
         .unwrap()
         .is_empty());
 }

@@ -30,6 +30,7 @@ mod proto;
 mod ratchet;
 mod session;
 pub mod store;
+mod trust;
 pub mod xml;
 
 pub use error::OmemoError;
@@ -40,6 +41,7 @@ pub use profile::{Profile, NS_OMEMO2, NS_OMEMO_LEGACY};
 pub use ratchet::MAX_SKIPPED_KEYS;
 pub use session::{EncryptedKey, Session};
 pub use store::{DeviceAddress, MemoryStore, OmemoStore};
+pub use trust::{fingerprint, DeviceRecord, TrustDecider, TrustLevel, TrustPolicy};
 pub use xml::{DeviceEntry, DeviceList, Encrypted, MessageKey};
 
 /// Result alias of this module.

@@ -1,7 +1,7 @@
 //! Persistence of OMEMO state: the [`OmemoStore`] trait and an in-memory implementation.
 //!
-//! Stores keep the opaque serialisations of [`DeviceKeys::to_bytes`] and [`Session::to_bytes`], so
-//! any backend (memory, SQLite, files) stores byte strings. A session must be stored after every
+//! Stores keep the opaque serialisations of [`DeviceKeys::to_bytes`], [`Session::to_bytes`] and
+//! [`DeviceRecord::to_bytes`], so any backend (memory, SQLite, files) stores byte strings. A session must be stored after every
 //! successful [`Session::encrypt`] or [`Session::decrypt`], and the device keys after
 //! [`DeviceKeys::accept`] (a one-time prekey is gone) and after refills and rotations.
 
@@ -11,6 +11,7 @@ use super::error::OmemoError;
 use super::keys::DeviceKeys;
 use super::profile::Profile;
 use super::session::Session;
+use super::trust::DeviceRecord;
 
 /// A remote device in one namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,6 +56,17 @@ pub trait OmemoStore {
     fn delete_session(&mut self, address: &DeviceAddress) -> Result<(), Self::Error>;
     /// Device ids of `jid` with a stored session in `profile`, ascending.
     fn session_devices(&self, profile: Profile, jid: &str) -> Result<Vec<u32>, Self::Error>;
+    /// What is known about a remote device (identity key, trust, activity).
+    fn load_device(&self, address: &DeviceAddress) -> Result<Option<DeviceRecord>, Self::Error>;
+    /// Saves what is known about a remote device.
+    fn store_device(
+        &mut self,
+        address: &DeviceAddress,
+        record: &DeviceRecord,
+    ) -> Result<(), Self::Error>;
+    /// Every known device of `jid` in `profile`, by ascending device id.
+    fn devices(&self, profile: Profile, jid: &str)
+        -> Result<Vec<(u32, DeviceRecord)>, Self::Error>;
 }
 
 /// An [`OmemoStore`] in memory. It keeps the serialised forms, so loading returns fresh copies just
@@ -63,6 +75,7 @@ pub trait OmemoStore {
 pub struct MemoryStore {
     own: Option<(u32, Vec<u8>)>,
     sessions: BTreeMap<DeviceAddress, Vec<u8>>,
+    devices: BTreeMap<DeviceAddress, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -115,5 +128,29 @@ impl OmemoStore for MemoryStore {
             .filter(|a| a.profile == profile && a.jid == jid)
             .map(|a| a.device_id)
             .collect())
+    }
+
+    fn load_device(&self, address: &DeviceAddress) -> Result<Option<DeviceRecord>, OmemoError> {
+        self.devices
+            .get(address)
+            .map(|b| DeviceRecord::from_bytes(b))
+            .transpose()
+    }
+
+    fn store_device(
+        &mut self,
+        address: &DeviceAddress,
+        record: &DeviceRecord,
+    ) -> Result<(), OmemoError> {
+        self.devices.insert(address.clone(), record.to_bytes());
+        Ok(())
+    }
+
+    fn devices(&self, profile: Profile, jid: &str) -> Result<Vec<(u32, DeviceRecord)>, OmemoError> {
+        self.devices
+            .iter()
+            .filter(|(a, _)| a.profile == profile && a.jid == jid)
+            .map(|(a, b)| Ok((a.device_id, DeviceRecord::from_bytes(b)?)))
+            .collect()
     }
 }

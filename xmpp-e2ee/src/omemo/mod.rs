@@ -23,6 +23,7 @@
 mod crypto;
 mod error;
 mod keys;
+pub mod manager;
 pub mod payload;
 pub mod pep;
 mod profile;
@@ -35,6 +36,9 @@ pub mod xml;
 
 pub use error::OmemoError;
 pub use keys::{Bundle, DeviceKeys, IdentityKeyPair, PreKeyPublic, SignedPreKey};
+pub use manager::{
+    Action, Decrypted, Encryption, ManagerError, OmemoConfig, OmemoManager, SkipReason,
+};
 pub use payload::{EncryptedPayload, KeyMaterial};
 pub use pep::OmemoPepExt;
 pub use profile::{Profile, NS_OMEMO2, NS_OMEMO_LEGACY};

@@ -173,6 +173,37 @@ fn parse_key_exchange(profile: Profile, data: &[u8]) -> Result<KeyExchange> {
     KeyExchange::decode(profile, raw)
 }
 
+/// The sender's ratchet key and the message counter of a received `<key>` (read without any state, so
+/// without authentication: use it only for bookkeeping such as heartbeats).
+pub(crate) fn ratchet_header(
+    profile: Profile,
+    data: &[u8],
+    key_exchange: bool,
+) -> Result<(Vec<u8>, u32)> {
+    let kex;
+    let data = if key_exchange {
+        kex = parse_key_exchange(profile, data)?;
+        kex.message.as_slice()
+    } else {
+        data
+    };
+    let proto = match profile {
+        Profile::Omemo2 => AuthenticatedMessage::decode(data)?.message,
+        Profile::Legacy => {
+            let end = data
+                .len()
+                .checked_sub(profile.mac_len())
+                .ok_or(OmemoError::MalformedProtobuf("message too short"))?;
+            match data[..end].split_first() {
+                Some((&LEGACY_VERSION, proto)) => proto,
+                _ => return Err(OmemoError::MalformedProtobuf("missing version byte")),
+            }
+        }
+    };
+    let message = RatchetMessage::decode(profile, proto)?;
+    Ok((message.dh_pub, message.n))
+}
+
 impl Session {
     /// The profile of the session.
     pub fn profile(&self) -> Profile {

@@ -122,6 +122,9 @@ pub struct DeviceRecord {
     pub unanswered: u32,
     /// Unix time (seconds) of the last message received from the device, if any.
     pub last_received: Option<i64>,
+    /// The device's ratchet key for which a heartbeat was last sent (XEP-0384: one heartbeat per
+    /// ratchet key once its counter reaches 53).
+    pub heartbeat_key: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for DeviceRecord {
@@ -147,6 +150,7 @@ impl Default for DeviceRecord {
             label_signature: None,
             unanswered: 0,
             last_received: None,
+            heartbeat_key: None,
         }
     }
 }
@@ -176,6 +180,9 @@ impl DeviceRecord {
             let t = t as u64;
             put_u32(&mut out, 7, (t >> 32) as u32);
             put_u32(&mut out, 8, t as u32);
+        }
+        if let Some(k) = &self.heartbeat_key {
+            put_bytes(&mut out, 9, k);
         }
         out
     }
@@ -211,6 +218,7 @@ impl DeviceRecord {
             label_signature: f.opt_bytes(5).map_err(corrupt)?.map(<[u8]>::to_vec),
             unanswered: opt_u32(6)?.unwrap_or(0),
             last_received,
+            heartbeat_key: f.opt_bytes(9).map_err(corrupt)?.map(<[u8]>::to_vec),
         })
     }
 }
@@ -245,6 +253,7 @@ mod tests {
             label_signature: Some(vec![9; 64]),
             unanswered: 17,
             last_received: Some(-5),
+            heartbeat_key: Some(vec![5; 33]),
         };
         assert_eq!(DeviceRecord::from_bytes(&rec.to_bytes()), Ok(rec));
         let plain = DeviceRecord::default();

@@ -205,7 +205,7 @@ fn trust_policies_and_decider() {
     alice.set_trust(&b1, TrustLevel::Verified).unwrap();
     assert_eq!(
         alice.encrypt(p, b"x", &["bob@x"]).unwrap().recipients,
-        [b1.clone()]
+        std::slice::from_ref(&b1)
     );
 
     // BTBV: blind trust until a key of the contact is verified; then new keys wait.
@@ -219,7 +219,7 @@ fn trust_policies_and_decider() {
     prepare(&mut carol, p, &["bob@x"], &[&bob1, &bob2]);
     let b2 = DeviceAddress::new(p, "bob@x", bob2.device_id());
     let out = carol.encrypt(p, b"y", &["bob@x"]).unwrap();
-    assert_eq!(out.recipients, [b1.clone()]);
+    assert_eq!(out.recipients, std::slice::from_ref(&b1));
     assert_eq!(
         out.skipped,
         [(b2.clone(), SkipReason::Untrusted(TrustLevel::Undecided))]
@@ -273,7 +273,7 @@ fn stale_and_removed_devices_get_nothing() {
         .unwrap();
     assert_eq!(alice.decrypt("bob@x", &answer).unwrap().plaintext, None);
     let out = alice.encrypt(p, b"again", &["bob@x"]).unwrap();
-    assert_eq!(out.recipients, [b2.clone()]);
+    assert_eq!(out.recipients, std::slice::from_ref(&b2));
     assert_eq!(out.skipped, [(b1, SkipReason::Stale)]);
     // bob2 leaves the device list: nobody is left.
     alice

@@ -20,6 +20,7 @@
 //! Every function fed with remote bytes returns a typed [`OmemoError`] and leaves the state unchanged on
 //! failure.
 
+pub mod client;
 mod crypto;
 mod error;
 mod keys;
@@ -34,6 +35,7 @@ pub mod store;
 mod trust;
 pub mod xml;
 
+pub use client::{ClientError, DecryptedMessage, OmemoClient};
 pub use error::OmemoError;
 pub use keys::{Bundle, DeviceKeys, IdentityKeyPair, PreKeyPublic, SignedPreKey};
 pub use manager::{

@@ -1,0 +1,190 @@
+//! `OmemoClient` over real Prosody and ejabberd: two devices of Alice and one of Bob exchange encrypted
+//! chat messages in both namespaces; key exchanges are completed, used prekeys replaced and bundles
+//! republished; each device decrypts what it should and nothing else.
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
+use std::time::Duration;
+
+use jid::BareJid;
+use xmpp_e2ee::omemo::{
+    DecryptedMessage, MemoryStore, OmemoClient, OmemoConfig, OmemoPepExt, Profile, TrustLevel,
+};
+use xmpp_parsers::stanza::Stanza;
+use xmpp_social::client::XmppClient;
+use xmpp_social::Connection;
+use xmpp_testkit::{Server, ServerKind};
+
+const PW: &str = "secret-pw";
+
+type Client = OmemoClient<XmppClient, MemoryStore>;
+
+async fn start(kind: ServerKind) -> Server {
+    tokio::task::spawn_blocking(move || {
+        let server = Server::start(kind, &[("alice", PW)])
+            .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"));
+        server.register("bob", PW).unwrap();
+        server
+    })
+    .await
+    .expect("join")
+}
+
+async fn device(server: &Server, jid: &str) -> (Client, xmpp_social::connection::Incoming) {
+    let conn = XmppClient::connect_plaintext_loopback(jid, PW, server.c2s_addr())
+        .await
+        .unwrap_or_else(|e| panic!("{jid} could not log in: {e}\n{}", server.log_tail(30)));
+    let incoming = conn.incoming();
+    let client = OmemoClient::new(conn, MemoryStore::new(), OmemoConfig::default()).unwrap();
+    client.enable_carbons().await.unwrap();
+    client.publish().await.unwrap();
+    (client, incoming)
+}
+
+/// Waits for the next OMEMO message that carries content, handling the empty ones on the way.
+async fn next_text(
+    client: &Client,
+    incoming: &mut xmpp_social::connection::Incoming,
+) -> DecryptedMessage {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let stanza = incoming.recv().await.expect("incoming");
+            let Stanza::Message(m) = &*stanza else {
+                continue;
+            };
+            match client.handle_message(m).await {
+                Ok(Some(d)) if d.body.is_some() => return d,
+                Ok(_) => {}
+                Err(e) => panic!("decryption failed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("no encrypted message arrived in time")
+}
+
+/// Lets the empty follow-up messages arrive and be handled.
+async fn drain(client: &Client, incoming: &mut xmpp_social::connection::Incoming) -> usize {
+    let mut n = 0;
+    while let Ok(Ok(stanza)) =
+        tokio::time::timeout(Duration::from_millis(400), incoming.recv()).await
+    {
+        if let Stanza::Message(m) = &*stanza {
+            // Copies of messages for other devices of the account are not for this one: ignored.
+            if let Ok(Some(_)) = client.handle_message(m).await {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+async fn conversation(kind: ServerKind, profile: Profile) {
+    let server = start(kind).await;
+    let (a1, mut a1_in) = device(&server, "alice@localhost/one").await;
+    let (a2, mut a2_in) = device(&server, "alice@localhost/two").await;
+    let (bob, mut bob_in) = device(&server, "bob@localhost/phone").await;
+    let alice_jid = BareJid::new("alice@localhost").unwrap();
+    let bob_jid = BareJid::new("bob@localhost").unwrap();
+    let bob_id = bob.device_id().unwrap();
+    let bundle_before = a1
+        .connection()
+        .bundle(&bob_jid.clone().into(), bob_id, profile)
+        .await
+        .unwrap();
+
+    // First message: key exchanges with Bob and with Alice's other device.
+    let out = a1.send_chat(&bob_jid, profile, "hello Bob").await.unwrap();
+    assert_eq!(out.recipients.len(), 2, "{kind:?} {profile:?}: {out:?}");
+    assert!(out.skipped.is_empty());
+    let got = next_text(&bob, &mut bob_in).await;
+    assert_eq!(got.body.as_deref(), Some("hello Bob"));
+    assert_eq!(got.profile, profile);
+    assert!(got.new_session);
+    assert_eq!(got.trust, TrustLevel::BlindTrusted);
+    assert_eq!(got.device_id, a1.device_id().unwrap());
+
+    // Bob's bundle was republished without the used prekey, still with 100 prekeys.
+    let bundle_after = a1
+        .connection()
+        .bundle(&bob_jid.clone().into(), bob_id, profile)
+        .await
+        .unwrap();
+    assert_eq!(bundle_after.prekeys.len(), 100);
+    assert_ne!(bundle_before.prekeys, bundle_after.prekeys);
+
+    // Alice's first device completes its key exchange with Bob's empty answer.
+    drain(&a1, &mut a1_in).await;
+    drain(&a2, &mut a2_in).await;
+
+    // Bob answers: both Alice devices read it.
+    let out = bob
+        .send_chat(&alice_jid, profile, "hello Alice")
+        .await
+        .unwrap();
+    assert_eq!(out.recipients.len(), 2, "{out:?}");
+    for (c, rx) in [(&a1, &mut a1_in), (&a2, &mut a2_in)] {
+        let got = next_text(c, rx).await;
+        assert_eq!(got.body.as_deref(), Some("hello Alice"));
+        assert_eq!(got.from.to_bare(), bob_jid);
+    }
+
+    // A conversation: 15 turns each way, Alice's devices taking turns; the other device reads
+    // Alice's own messages from their carbon copies (XEP-0280), keyed for it too.
+    for i in 0..15 {
+        let text = format!("alice {i}");
+        let (sender, other, other_rx) = if i % 2 == 0 {
+            (&a1, &a2, &mut a2_in)
+        } else {
+            (&a2, &a1, &mut a1_in)
+        };
+        let out = sender.send_chat(&bob_jid, profile, &text).await.unwrap();
+        let kex: Vec<u32> = out
+            .encrypted
+            .keys
+            .iter()
+            .filter(|k| k.key_exchange)
+            .map(|k| k.rid)
+            .collect();
+        assert!(
+            kex.is_empty() || i < 2,
+            "{kind:?} {profile:?} turn {i}: key exchange still sent to {kex:?}"
+        );
+        assert_eq!(next_text(&bob, &mut bob_in).await.body, Some(text.clone()));
+        let copy = next_text(other, other_rx).await;
+        assert_eq!(copy.body, Some(text));
+        assert_eq!(copy.from.to_bare(), alice_jid);
+        let text = format!("bob {i}");
+        bob.send_chat(&alice_jid, profile, &text).await.unwrap();
+        for (c, rx) in [(&a1, &mut a1_in), (&a2, &mut a2_in)] {
+            assert_eq!(next_text(c, rx).await.body.as_deref(), Some(text.as_str()));
+        }
+    }
+    drain(&bob, &mut bob_in).await;
+
+    // Fingerprints agree across the wire.
+    let bob_addr = xmpp_e2ee::omemo::DeviceAddress::new(profile, "bob@localhost", bob_id);
+    assert_eq!(
+        a1.manager().unwrap().fingerprint_of(&bob_addr).unwrap(),
+        Some(bob.manager().unwrap().own_fingerprint())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prosody_omemo2_conversation() {
+    conversation(ServerKind::Prosody, Profile::Omemo2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prosody_legacy_conversation() {
+    conversation(ServerKind::Prosody, Profile::Legacy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ejabberd_omemo2_conversation() {
+    conversation(ServerKind::Ejabberd, Profile::Omemo2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ejabberd_legacy_conversation() {
+    conversation(ServerKind::Ejabberd, Profile::Legacy).await;
+}

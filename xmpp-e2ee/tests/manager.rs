@@ -353,3 +353,49 @@ fn broken_sessions_are_rebuilt_on_request() {
     assert!(m.keys.iter().any(|k| k.rid == bob_addr.device_id));
     assert_eq!(receive(&mut bob, "alice@x", &m).unwrap(), b"three");
 }
+
+#[test]
+fn unknown_devices_and_malformed_keys_are_typed_errors() {
+    for p in [Profile::Omemo2, Profile::Legacy] {
+        let mut alice = device("alice@x", OmemoConfig::default());
+        let mut bob = device("bob@x", OmemoConfig::default());
+        prepare(&mut alice, p, &["bob@x"], &[&device_snapshot(&bob)]);
+        let m = alice.encrypt(p, b"one", &["bob@x"]).unwrap().encrypted;
+        assert_eq!(receive(&mut bob, "alice@x", &m).unwrap(), b"one");
+        bob.take_actions();
+        let before = bob.store().clone();
+
+        // A device nobody knows sends a (non key-exchange) message.
+        let mut stranger = m.clone();
+        stranger.sid = 4242;
+        stranger.keys[0].key_exchange = false;
+        assert!(matches!(
+            bob.decrypt("alice@x", &stranger),
+            Err(ManagerError::NoSession(a)) if a.device_id == 4242
+        ));
+        assert_eq!(
+            bob.take_actions(),
+            [Action::RebuildSession(DeviceAddress::new(
+                p, "alice@x", 4242
+            ))]
+        );
+        // Malformed protobuf, truncated key, garbage key exchange.
+        for data in [vec![0xff; 40], m.keys[0].data[..10].to_vec(), vec![]] {
+            for kex in [false, true] {
+                let mut bad = m.clone();
+                bad.keys[0].data = data.clone();
+                bad.keys[0].key_exchange = kex;
+                assert!(bob.decrypt("alice@x", &bad).is_err());
+            }
+        }
+        // The state is unharmed: sessions identical, the next genuine message decrypts.
+        let addr = DeviceAddress::new(p, "alice@x", alice.device_id());
+        use xmpp_e2ee::omemo::OmemoStore;
+        assert_eq!(
+            bob.store().load_session(&addr).unwrap().unwrap().to_bytes(),
+            before.load_session(&addr).unwrap().unwrap().to_bytes()
+        );
+        let m = alice.encrypt(p, b"two", &["bob@x"]).unwrap().encrypted;
+        assert_eq!(receive(&mut bob, "alice@x", &m).unwrap(), b"two");
+    }
+}

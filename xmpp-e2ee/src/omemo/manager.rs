@@ -554,8 +554,12 @@ impl<S: OmemoStore> OmemoManager<S> {
             return Err(ManagerError::Malformed("legacy payload without <iv>"));
         }
         let mut record = self.record(&address)?;
-        let header = ratchet_header(profile, &key.data, key.key_exchange)?;
         let existing = self.store.load_session(&address).map_err(store_err)?;
+        if existing.is_none() && !key.key_exchange {
+            self.push(Action::RebuildSession(address.clone()));
+            return Err(ManagerError::NoSession(address));
+        }
+        let header = ratchet_header(profile, &key.data, key.key_exchange)?;
 
         // Decrypt the key material on copies; commit only when the payload decrypts too.
         let mut new_keys = None;
@@ -580,10 +584,7 @@ impl<S: OmemoStore> OmemoManager<S> {
                 new_keys = Some(keys);
                 (s, m)
             }
-            (None, false) => {
-                self.push(Action::RebuildSession(address.clone()));
-                return Err(ManagerError::NoSession(address));
-            }
+            (None, false) => return Err(ManagerError::NoSession(address)),
         };
         let plaintext = match &message.payload {
             None => None,

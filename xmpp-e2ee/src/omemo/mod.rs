@@ -31,6 +31,8 @@ mod profile;
 mod proto;
 mod ratchet;
 mod session;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod store;
 mod trust;
 pub mod xml;
@@ -46,6 +48,8 @@ pub use pep::OmemoPepExt;
 pub use profile::{Profile, NS_OMEMO2, NS_OMEMO_LEGACY};
 pub use ratchet::MAX_SKIPPED_KEYS;
 pub use session::{EncryptedKey, Session};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 pub use store::{DeviceAddress, MemoryStore, OmemoStore};
 pub use trust::{fingerprint, DeviceRecord, TrustDecider, TrustLevel, TrustPolicy};
 pub use xml::{DeviceEntry, DeviceList, Encrypted, MessageKey};

@@ -3,6 +3,8 @@
 pub mod attachments;
 #[cfg(feature = "tokio-xmpp")]
 pub mod client;
+#[cfg(feature = "tokio-xmpp")]
+pub mod component;
 pub mod connection;
 pub mod error;
 pub mod events;

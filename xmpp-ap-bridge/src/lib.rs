@@ -1,1 +1,9 @@
 #![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod escape;
+pub mod fetch;
+pub mod handles;
+pub mod signature;
+
+pub use error::{Error, EscapeError, FetchError, HandleError, SignatureError};

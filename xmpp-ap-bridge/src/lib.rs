@@ -4,6 +4,8 @@ pub mod error;
 pub mod escape;
 pub mod fetch;
 pub mod handles;
+pub mod queue;
 pub mod signature;
+pub mod store;
 
 pub use error::{Error, EscapeError, FetchError, HandleError, SignatureError};

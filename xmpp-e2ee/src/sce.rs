@@ -302,6 +302,7 @@ fn write_checked(el: &Element) -> Result<Vec<u8>, SceError> {
 /// Name and namespace of the wrapper [`Envelope::from_bytes_with_limit`] parses the text in.
 const WRAPPER: &str = "sce-document";
 const NS_WRAPPER: &str = "urn:xmpp:sce:1#document";
+const WRAPPER_END: &str = "</sce-document";
 
 /// The text after an optional byte-order mark and `<?xml ...?>` declaration (neither can appear inside
 /// the wrapper).
@@ -385,20 +386,19 @@ impl Envelope {
     /// and a content child that cannot be written as XML 1.0 (a forbidden control character, an invalid
     /// element name) is left out too. [`Self::try_to_bytes`] refuses both instead.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let writable = |c: &Element| !is_server_processed(c) && write_checked(c).is_ok();
-        let env = if self.content.iter().all(writable) {
-            self.to_element()
-        } else {
-            self.build(writable)
-        };
-        // The affixes are written from JIDs, a date and the padding (valid XML text unless the caller put
-        // forbidden characters into `rpad`): fall back to an envelope without the padding.
-        write_checked(&env).unwrap_or_else(|_| {
-            let mut env = self.clone();
-            env.rpad = None;
-            env.content.retain(writable);
-            write_checked(&env.to_element()).unwrap_or_default()
-        })
+        if let Ok(bytes) = write_checked(&self.to_element()) {
+            return bytes;
+        }
+        let mut env = self.clone();
+        env.content
+            .retain(|c| !is_server_processed(c) && write_checked(c).is_ok());
+        if let Ok(bytes) = write_checked(&env.to_element()) {
+            return bytes;
+        }
+        // The affixes are written from JIDs, a date and the padding: only a padding the caller filled
+        // with forbidden characters can fail; drop it.
+        env.rpad = None;
+        write_checked(&env.to_element()).unwrap_or_default()
     }
 
     /// The serialised `<envelope/>`, refusing server-processed content
@@ -438,6 +438,10 @@ impl Envelope {
         // minidom stops at the end of the first element and ignores what follows; XEP-0420 wants invalid
         // XML rejected, so the text is parsed inside a wrapper that must hold exactly one element.
         let body = strip_xml_declaration(text);
+        // minidom would also ignore whatever follows the wrapper's end tag, so none may come early.
+        if body.contains(WRAPPER_END) {
+            return Err(SceError::Xml(format!("unexpected {WRAPPER_END}")));
+        }
         let wrapped = format!("<{WRAPPER} xmlns='{NS_WRAPPER}'>{body}</{WRAPPER}>");
         let doc = parse_bounded(
             &wrapped,

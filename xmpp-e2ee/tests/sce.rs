@@ -275,6 +275,13 @@ fn malformed_and_hostile_input() {
         format!("{}<?xml version='1.0'?>", env_with(content)),
         format!("{} <a xmlns='urn:x'/>", env_with(content)),
         format!("<!-- c -->{}<!-- c -->x", env_with(content)),
+        // Closing the parser's wrapper early does not hide trailing content.
+        format!(
+            "{}</sce-document><sce-document xmlns='urn:xmpp:sce:1#document'>",
+            env_with(content)
+        ),
+        format!("{}</sce-document>", env_with(content)),
+        format!("{}</sce-document >junk", env_with(content)),
         "<?xml version='1.0'?".to_owned(),
     ] {
         assert!(matches!(parse(&text), Err(SceError::Xml(_))), "{text}");

@@ -1,5 +1,7 @@
 //! Example binaries of the xmpp-social SDK (`src/bin/`), and the small helpers they share.
 
+pub mod omemo;
+
 use std::net::SocketAddr;
 
 use jid::Jid;

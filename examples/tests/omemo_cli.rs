@@ -1,0 +1,325 @@
+//! `omemo-bot` and `omemo-send` against an independent OMEMO client over a real Prosody: the Python
+//! client (interop/omemo_client, slixmpp + python-omemo) talks to the bot in OMEMO:2 and legacy OMEMO
+//! and must get the encrypted echo back; `omemo-send` writes to the Python client in both namespaces;
+//! the bot restarted on its SQLite store keeps its device and sessions.
+//!
+//! Needs the client's venv (`.ci/setup-omemo-client.sh` creates `target/omemo-client-venv`; or set
+//! `XMPP_OMEMO_CLIENT_PYTHON` to a Python with the packages of interop/omemo_client/requirements.txt).
+//! Without it the test fails, saying so.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use xmpp_testkit::{Server, ServerKind};
+
+const PW: &str = "omemo-pw";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+fn client_script() -> PathBuf {
+    workspace().join("interop/omemo_client/omemo_client.py")
+}
+
+/// The Python of the client's venv; the test fails (never skips) without it.
+fn python() -> PathBuf {
+    let python = std::env::var_os("XMPP_OMEMO_CLIENT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/omemo-client-venv/bin/python"));
+    let ok = Command::new(&python)
+        .args(["-c", "import slixmpp, omemo, twomemo, oldmemo"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "the independent Python OMEMO client is not installed ({} cannot import slixmpp, omemo, \
+         twomemo, oldmemo): run .ci/setup-omemo-client.sh (creates target/omemo-client-venv from \
+         interop/omemo_client/requirements.txt), or set XMPP_OMEMO_CLIENT_PYTHON",
+        python.display()
+    );
+    python
+}
+
+/// A child process killed when dropped, whose stdout JSON lines are collected.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: Receiver<Value>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn spawn(name: &str, mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let (tx, lines) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().unwrap();
+        let out_log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                out_log.lock().unwrap().push(line.clone());
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let err_log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                err_log.lock().unwrap().push(format!("stderr: {line}"));
+            }
+        });
+        Proc {
+            name: name.to_owned(),
+            child,
+            lines,
+            log,
+        }
+    }
+
+    fn output(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The next JSON line satisfying `pred` (earlier lines are consumed).
+    fn expect(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if pred(&v) => return v,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "{}: no {what} within {timeout:?}; its output:\n{}",
+                    self.name,
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    /// Waits for the process to exit and asserts success.
+    fn wait_success(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                assert!(
+                    status.success(),
+                    "{} failed ({status}); its output:\n{}",
+                    self.name,
+                    self.output()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still running after {timeout:?}; its output:\n{}",
+                self.name,
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bot(server: &Server, store: &Path) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_omemo-bot"));
+    cmd.args(["--server", &server.c2s_addr().to_string()])
+        .args(["--jid", "bot@localhost", "--password", PW, "--store"])
+        .arg(store);
+    Proc::spawn("omemo-bot", cmd)
+}
+
+fn py_command(server: &Server, state: &Path) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.arg(client_script())
+        .args([
+            "--jid",
+            "py@localhost",
+            "--password",
+            PW,
+            "--host",
+            "127.0.0.1",
+        ])
+        .args(["--port", &server.c2s_addr().port().to_string()])
+        .arg("--state")
+        .arg(state);
+    cmd
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The Python client sends `text` to the bot in `ns` and must decrypt the echo in the same namespace.
+fn py_to_bot(server: &Server, state: &Path, bot: &Proc, ns: &str, text: &str) {
+    let out = py_command(server, state)
+        .args(["--to", "bot@localhost", "--ns", ns, "--send", text])
+        .args(["--expect-reply-prefix", "echo: ", "--timeout", "45"])
+        .output()
+        .expect("run the Python OMEMO client");
+    assert!(
+        out.status.success(),
+        "Python client -> omemo-bot in {ns}: {}\nomemo-bot:\n{}\nserver log:\n{}",
+        describe(&out),
+        bot.output(),
+        server.log_tail(40)
+    );
+    let lines = json_lines(&out);
+    let echo = format!("echo: {text}");
+    assert!(
+        lines.iter().any(|l| l["event"] == "message"
+            && l["from"] == "bot@localhost"
+            && l["ns"] == ns
+            && l["body"] == echo.as_str()),
+        "no decrypted echo in {ns}: {}",
+        describe(&out)
+    );
+    if ns == "omemo2" {
+        // The bot's XEP-0420 envelope carried the from/to affixes the client checked.
+        let m = lines
+            .iter()
+            .find(|l| l["event"] == "message" && l["body"] == echo.as_str());
+        assert_eq!(m.unwrap()["envelope"]["from"], "bot@localhost");
+    }
+    let got = bot.expect("received line", Duration::from_secs(10), |v| {
+        v["event"] == "received" && v["body"] == text
+    });
+    assert_eq!(got["ns"], ns);
+    assert_eq!(got["trust"], "BlindTrusted");
+    bot.expect("sent line", Duration::from_secs(10), |v| {
+        v["event"] == "sent" && v["body"] == echo.as_str()
+    });
+}
+
+fn omemo_send(server: &Server, store: &Path, legacy: bool, text: &str) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_omemo-send"));
+    cmd.args(["--server", &server.c2s_addr().to_string()])
+        .args(["--jid", "alice@localhost", "--password", PW, "--store"])
+        .arg(store)
+        .args(["--to", "py@localhost"]);
+    if legacy {
+        cmd.arg("--legacy");
+    }
+    let out = cmd.arg(text).output().expect("run omemo-send");
+    assert!(out.status.success(), "omemo-send: {}", describe(&out));
+    json_lines(&out)
+        .into_iter()
+        .find(|l| l["event"] == "sent")
+        .unwrap_or_else(|| panic!("omemo-send printed no sent line: {}", describe(&out)))
+}
+
+#[test]
+fn omemo_bot_and_send_with_the_python_client_over_prosody() {
+    let python = python(); // fail first, and clearly, without the client
+    assert!(client_script().exists());
+    drop(python);
+    let server = Server::start(
+        ServerKind::Prosody,
+        &[("bot", PW), ("py", PW), ("alice", PW)],
+    )
+    .expect("Prosody did not start");
+    let dir = tempfile::tempdir().unwrap();
+    let bot_store = dir.path().join("bot.sqlite");
+    let py_state = dir.path().join("py.json");
+    let alice_store = dir.path().join("alice.sqlite");
+
+    // 1. The Python client writes to omemo-bot, in both namespaces, and reads the encrypted echo.
+    let mut b = bot(&server, &bot_store);
+    let ready = b.expect("ready line", Duration::from_secs(60), |v| {
+        v["event"] == "ready"
+    });
+    let bot_device = ready["device_id"].as_u64().expect("device id");
+    py_to_bot(&server, &py_state, &b, "omemo2", "hello bot, OMEMO:2 <&> ✓");
+    py_to_bot(
+        &server,
+        &py_state,
+        &b,
+        "legacy",
+        "hello bot, legacy OMEMO <&> ✓",
+    );
+
+    // 2. omemo-send writes to the Python client listening, in both namespaces; the third message
+    //    reuses the session kept in omemo-send's store.
+    let mut listener = Proc::spawn("Python client --listen", {
+        let mut cmd = py_command(&server, &py_state);
+        cmd.args(["--listen", "3", "--timeout", "120"]);
+        cmd
+    });
+    listener.expect("ready line", Duration::from_secs(60), |v| {
+        v["event"] == "ready"
+    });
+    let texts = [
+        (false, "omemo2", "from Rust over OMEMO:2"),
+        (true, "legacy", "from Rust over legacy OMEMO"),
+        (false, "omemo2", "again over OMEMO:2, same session"),
+    ];
+    for (legacy, ns, text) in texts {
+        let sent = omemo_send(&server, &alice_store, legacy, text);
+        assert_eq!(sent["ns"], ns);
+        assert!(
+            sent["recipients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str().unwrap().starts_with("py@localhost/")),
+            "{sent}"
+        );
+        let got = listener.expect("decrypted message", Duration::from_secs(30), |v| {
+            v["event"] == "message"
+        });
+        assert_eq!(got["body"], text, "{}", listener.output());
+        assert_eq!(got["ns"], ns);
+        assert_eq!(got["from"], "alice@localhost");
+    }
+    listener.wait_success(Duration::from_secs(30));
+
+    // 3. The bot restarted on its store is the same device and still answers.
+    drop(b);
+    b = bot(&server, &bot_store);
+    let ready = b.expect("ready line", Duration::from_secs(60), |v| {
+        v["event"] == "ready"
+    });
+    assert_eq!(ready["device_id"].as_u64(), Some(bot_device));
+    py_to_bot(&server, &py_state, &b, "omemo2", "after the restart");
+    drop(b);
+}

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::server::{Launch, LogLevel, Ports, COMPONENT_DOMAIN, DOMAIN, PUBSUB_DOMAIN};
+use crate::server::{
+    Launch, LogLevel, Ports, COMPONENT_DOMAIN, DOMAIN, HTTP_UPLOAD_MAX_FILE_SIZE, PUBSUB_DOMAIN,
+    UPLOAD_DOMAIN,
+};
 use crate::util::{command_as, find_program, is_root, lua_str, run};
 use crate::{ServerKind, TestkitError};
 
@@ -109,6 +112,16 @@ pub(crate) fn prepare(
     let text = config_text(dir, ports, secret, admins, level);
     fs::write(&config, text).map_err(TestkitError::io(format!("writing {}", config.display())))?;
 
+    let mut ready_markers = vec![
+        format!("Activated service 'c2s' on [127.0.0.1]:{}", ports.c2s),
+        format!(
+            "Activated service 'component' on [127.0.0.1]:{}",
+            ports.component
+        ),
+    ];
+    if let Some(http) = ports.http {
+        ready_markers.push(format!("Activated service 'http' on [127.0.0.1]:{http}"));
+    }
     let backend = Prosody {
         config: config.clone(),
         prosodyctl,
@@ -119,13 +132,7 @@ pub(crate) fn prepare(
     Ok(Launch {
         command,
         owner: run_as,
-        ready_markers: vec![
-            format!("Activated service 'c2s' on [127.0.0.1]:{}", ports.c2s),
-            format!(
-                "Activated service 'component' on [127.0.0.1]:{}",
-                ports.component
-            ),
-        ],
+        ready_markers,
         port_conflict_markers: &["Failed to open server port", "already in use"],
         backend: crate::server::Backend::Prosody(backend),
     })
@@ -179,7 +186,7 @@ c2s_ports = {{ {c2s} }}
 c2s_direct_tls_ports = {{}}
 legacy_ssl_ports = {{}}
 s2s_ports = {{}}
-http_ports = {{}}
+{http}
 https_ports = {{}}
 component_ports = {{ {component} }}
 component_interfaces = {{ "127.0.0.1" }}
@@ -215,7 +222,7 @@ Component "{pubsub}" "pubsub"
 
 Component "{gateway}"
     component_secret = {secret}
-"#,
+{upload}"#,
         pidfile = lua_str(dir.join("prosody.pid")),
         data = lua_str(dir.join("data")),
         certs = lua_str(dir.join("certs")),
@@ -226,6 +233,25 @@ Component "{gateway}"
         pubsub = PUBSUB_DOMAIN,
         gateway = COMPONENT_DOMAIN,
         secret = lua_str(secret),
+        http = match ports.http {
+            Some(port) => format!(
+                "http_ports = {{ {port} }}\nhttp_interfaces = {{ \"127.0.0.1\" }}\n\
+                 http_external_url = \"http://127.0.0.1:{port}/\"\n\
+                 http_default_host = \"{UPLOAD_DOMAIN}\""
+            ),
+            None => "http_ports = {}".to_owned(),
+        },
+        upload = match ports.http {
+            // XEP-0363 uploads, stored under data_path. The daily quota would otherwise be ten files.
+            Some(_) => format!(
+                "\nComponent \"{UPLOAD_DOMAIN}\" \"http_file_share\"\n    \
+                 http_file_share_size_limit = {HTTP_UPLOAD_MAX_FILE_SIZE}\n    \
+                 http_file_share_daily_quota = {}\n    \
+                 http_file_share_expires_after = 86400\n",
+                HTTP_UPLOAD_MAX_FILE_SIZE * 8
+            ),
+            None => String::new(),
+        },
     );
     t
 }

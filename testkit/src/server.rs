@@ -21,6 +21,10 @@ pub(crate) const DOMAIN: &str = "localhost";
 pub(crate) const PUBSUB_DOMAIN: &str = "pubsub.localhost";
 /// The external component (XEP-0114) domain of every test server.
 pub(crate) const COMPONENT_DOMAIN: &str = "ap.localhost";
+/// The XEP-0363 HTTP upload service (Prosody's `mod_http_file_share`).
+pub(crate) const UPLOAD_DOMAIN: &str = "upload.localhost";
+/// The largest file the upload service accepts (2 GiB).
+pub const HTTP_UPLOAD_MAX_FILE_SIZE: u64 = 2 * 1024 * 1024 * 1024;
 /// The file the server's output (and Prosody's log) goes to, inside the server directory.
 pub(crate) const LOG_FILE: &str = "server.log";
 
@@ -77,6 +81,8 @@ pub(crate) struct Ports {
     pub component: u16,
     /// Erlang distribution (ejabberd only).
     pub dist: Option<u16>,
+    /// Plain HTTP on loopback serving XEP-0363 uploads (Prosody only).
+    pub http: Option<u16>,
 }
 
 /// The per-kind driver of a running server.
@@ -208,11 +214,12 @@ impl Server {
         let path = dir.path().to_path_buf();
         let ports = match kind {
             ServerKind::Prosody => {
-                let p = free_ports(2)?;
+                let p = free_ports(3)?;
                 Ports {
                     c2s: p[0],
                     component: p[1],
                     dist: None,
+                    http: Some(p[2]),
                 }
             }
             ServerKind::Ejabberd => {
@@ -221,6 +228,7 @@ impl Server {
                     c2s: p[0],
                     component: p[1],
                     dist: Some(p[2]),
+                    http: None,
                 }
             }
         };
@@ -314,6 +322,7 @@ impl Server {
             if markers.iter().all(|m| log.contains(m.as_str()))
                 && accepts(self.ports.c2s)
                 && accepts(self.ports.component)
+                && self.ports.http.is_none_or(accepts)
             {
                 return Ok(());
             }
@@ -352,6 +361,19 @@ impl Server {
     /// The XEP-0114 external component address, `127.0.0.1:<port>`.
     pub fn component_addr(&self) -> SocketAddr {
         loopback(self.ports.component)
+    }
+
+    /// The XEP-0363 HTTP upload service, `upload.localhost`, when the server has one: Prosody serves
+    /// `mod_http_file_share` over plain HTTP on a loopback port (slot URLs are
+    /// `http://127.0.0.1:<port>/...`), accepting files up to [`HTTP_UPLOAD_MAX_FILE_SIZE`]; ejabberd
+    /// has none here (`None`).
+    pub fn http_upload_service(&self) -> Option<&str> {
+        self.ports.http.map(|_| UPLOAD_DOMAIN)
+    }
+
+    /// The loopback address of the HTTP server behind [`Server::http_upload_service`].
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.ports.http.map(loopback)
     }
 
     /// The external component's domain: `ap.localhost`.

@@ -5,11 +5,15 @@
 //! * [`aesgcm`]: URL parsing/formatting and blocking `std::io` stream helpers; decryption keeps the
 //!   plaintext in a temporary file until the tag verifies.
 //! * [`sfs`]: `<file-sharing/>`, `<sources/>`, `<encrypted/>`, `<file/>` metadata and `<hash/>`.
+//! * `upload` (feature `http-upload`): XEP-0363 slots over any [`xmpp_social::Connection`] and
+//!   streaming HTTP PUT/GET with progress, size caps and timeouts.
 
 pub mod aesgcm;
 pub mod error;
 pub mod gcm;
 pub mod sfs;
+#[cfg(feature = "http-upload")]
+pub mod upload;
 
 pub use aesgcm::AesgcmUrl;
 pub use error::{FileCryptoError, SfsError, UrlError};

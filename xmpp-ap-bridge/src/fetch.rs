@@ -281,6 +281,46 @@ impl Fetcher {
         Ok(object)
     }
 
+    /// POSTs `body` (an activity, JSON) to the inbox at `url`, signed with `key` (draft-cavage
+    /// `rsa-sha256` over `(request-target) host date digest content-type`, `Host` with its port), through
+    /// the same guarded client as fetches (connect-time address checks, no redirects, timeouts).
+    /// Returns the HTTP status; the response body is not read.
+    pub async fn post_activity(
+        &self,
+        url: &str,
+        key: &KeyPair,
+        key_id: &str,
+        body: Vec<u8>,
+    ) -> Result<u16, FetchError> {
+        let parsed = self.check_url(url)?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/activity+json"),
+        );
+        headers.insert(http::header::ACCEPT, http::HeaderValue::from_static(ACCEPT));
+        sign_request(
+            key,
+            key_id,
+            "POST",
+            &parsed,
+            &mut headers,
+            Some(&body),
+            SystemTime::now(),
+        )?;
+        let send = self
+            .client
+            .post(parsed)
+            .headers(headers)
+            .body(body)
+            .send();
+        match tokio::time::timeout(self.config.timeout, send).await {
+            Ok(Ok(response)) => Ok(response.status().as_u16()),
+            Ok(Err(e)) => Err(map_reqwest_error(e)),
+            Err(_) => Err(FetchError::Timeout),
+        }
+    }
+
     async fn get(&self, url: &url::Url) -> Result<Vec<u8>, FetchError> {
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::ACCEPT, http::HeaderValue::from_static(ACCEPT));

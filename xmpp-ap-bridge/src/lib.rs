@@ -4,6 +4,7 @@ pub mod error;
 pub mod escape;
 pub mod fetch;
 pub mod handles;
+pub mod http;
 pub mod queue;
 pub mod signature;
 pub mod store;

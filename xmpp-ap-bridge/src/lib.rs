@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod convert;
 pub mod error;
 pub mod escape;
 pub mod fetch;
@@ -8,5 +9,6 @@ pub mod http;
 pub mod queue;
 pub mod signature;
 pub mod store;
+pub mod vocab;
 
 pub use error::{Error, EscapeError, FetchError, HandleError, SignatureError};

@@ -1,4 +1,4 @@
-//! `omemo-bot` and `omemo-send` against an independent OMEMO client over a real Prosody: the Python
+//! `omemo-bot` and `omemo-send` against an independent OMEMO client over real Prosody and ejabberd: the Python
 //! client (interop/omemo_client, slixmpp + python-omemo) talks to the bot in OMEMO:2 and legacy OMEMO
 //! and must get the encrypted echo back; `omemo-send` writes to the Python client in both namespaces;
 //! the bot restarted on its SQLite store keeps its device and sessions.
@@ -248,16 +248,12 @@ fn omemo_send(server: &Server, store: &Path, legacy: bool, text: &str) -> Value 
         .unwrap_or_else(|| panic!("omemo-send printed no sent line: {}", describe(&out)))
 }
 
-#[test]
-fn omemo_bot_and_send_with_the_python_client_over_prosody() {
+fn scenario(kind: ServerKind) {
     let python = python(); // fail first, and clearly, without the client
     assert!(client_script().exists());
     drop(python);
-    let server = Server::start(
-        ServerKind::Prosody,
-        &[("bot", PW), ("py", PW), ("alice", PW)],
-    )
-    .expect("Prosody did not start");
+    let server = Server::start(kind, &[("bot", PW), ("py", PW), ("alice", PW)])
+        .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"));
     let dir = tempfile::tempdir().unwrap();
     let bot_store = dir.path().join("bot.sqlite");
     let py_state = dir.path().join("py.json");
@@ -322,4 +318,14 @@ fn omemo_bot_and_send_with_the_python_client_over_prosody() {
     assert_eq!(ready["device_id"].as_u64(), Some(bot_device));
     py_to_bot(&server, &py_state, &b, "omemo2", "after the restart");
     drop(b);
+}
+
+#[test]
+fn omemo_bot_and_send_with_the_python_client_over_prosody() {
+    scenario(ServerKind::Prosody);
+}
+
+#[test]
+fn omemo_bot_and_send_with_the_python_client_over_ejabberd() {
+    scenario(ServerKind::Ejabberd);
 }

@@ -20,7 +20,8 @@ Modes:
 Output: JSON lines on stdout, one per event:
   {"event": "ready", "jid", "device_id"}            device published in both namespaces
   {"event": "sent", "to", "ns", "body"}             an encrypted message went out
-  {"event": "message", "from", "ns", "body", "device_id", ...}   a decrypted message (OMEMO:2 adds
+  {"event": "message", "from", "ns", "body", "device_id", "plain_body", ...}   a decrypted message
+        ("plain_body": the stanza also had a plaintext <body>; OMEMO:2 adds
         "envelope": {"from", "to", "time", "rpad_len"})
   {"event": "empty", "from", "ns", "device_id"}     a key-transport (empty) OMEMO message
   {"event": "error", "error", ...}                  anything that went wrong (decryption, stanza errors)
@@ -135,6 +136,17 @@ def error_condition(err):
     return cond, app
 
 
+def error_summary(err):
+    """A short description of an IqError / IqTimeout (not the whole stanza, which holds our keys)."""
+    if isinstance(err, IqTimeout):
+        return "timeout"
+    if not isinstance(err, IqError):
+        return f"{type(err).__name__}: {err}"
+    cond, app = error_condition(err)
+    text = err.iq["error"]["text"]
+    return f"{err.iq['error']['type']}/{cond}" + (f" ({app})" if app else "") + (f": {text}" if text else "")
+
+
 def config_form(form_type, fields):
     x = ET.Element(f"{{{XDATA}}}x", {"type": "submit"})
     ft = ET.SubElement(x, f"{{{XDATA}}}field", {"var": "FORM_TYPE", "type": "hidden"})
@@ -156,37 +168,49 @@ class Pep:
 
     async def publish(self, node, item_id, payload, many_items=False):
         """Publishes `payload` as item `item_id` of our PEP `node` with access_model=open (and
-        max_items=max when `many_items`). When the node exists with another configuration, it is
-        reconfigured and the item published again."""
-        options = {"pubsub#access_model": "open"}
-        if many_items:
-            options["pubsub#max_items"] = "max"
+        max_items=max when `many_items`, one item per device). Servers differ: ejabberd refuses
+        pubsub#max_items in publish-options (then it is set by node configuration, best effort);
+        a node existing with another configuration is reconfigured and the item published again."""
+        open_access = {"pubsub#access_model": "open"}
+        attempts = [dict(open_access, **{"pubsub#max_items": "max"}), open_access] if many_items else [open_access]
 
-        def build(with_options):
+        def build(options):
             iq = self.xmpp.make_iq_set()
             pubsub = ET.SubElement(iq.xml, f"{{{PUBSUB}}}pubsub")
             publish = ET.SubElement(pubsub, f"{{{PUBSUB}}}publish", {"node": node})
             item = ET.SubElement(publish, f"{{{PUBSUB}}}item", {"id": item_id})
             item.append(payload)
-            if with_options:
+            if options:
                 po = ET.SubElement(pubsub, f"{{{PUBSUB}}}publish-options")
                 po.append(config_form(f"{PUBSUB}#publish-options", options))
             return iq
 
-        try:
-            await self._send(build(True))
-            return
-        except IqError as e:
-            cond, app = error_condition(e)
-            if not (cond == "conflict" or app == "precondition-not-met"):
-                raise
-            LOG.info("publish to %s: %s/%s, reconfiguring the node", node, cond, app)
+        published_with = None
+        for options in attempts:
+            try:
+                await self._send(build(options))
+                published_with = options
+                break
+            except IqError as e:
+                LOG.info("publish to %s with %s refused: %s", node, options, error_summary(e))
+        if published_with is None:
+            # The node exists with other settings: reconfigure it, then publish plainly.
+            await self.configure(node, open_access)
+            await self._send(build(None))
+        if many_items and published_with is not attempts[0]:
+            for value in ("max", "1000", "100"):
+                try:
+                    await self.configure(node, {"pubsub#max_items": value})
+                    break
+                except IqError as e:
+                    LOG.info("max_items=%s on %s refused: %s", value, node, error_summary(e))
+
+    async def configure(self, node, options):
         iq = self.xmpp.make_iq_set()
         pubsub = ET.SubElement(iq.xml, f"{{{PUBSUB_OWNER}}}pubsub")
         configure = ET.SubElement(pubsub, f"{{{PUBSUB_OWNER}}}configure", {"node": node})
         configure.append(config_form(f"{PUBSUB}#node_config", options))
         await self._send(iq)
-        await self._send(build(False))
 
     async def items(self, jid, node, item_id=None, max_items=None):
         """The items of `jid`'s PEP `node` as [(id, payload element)]; [] when the node does not
@@ -257,7 +281,7 @@ class ClientSessionManager(omemo.SessionManager):
                     f"{NODEL_BUNDLES}{bundle.device_id}", "current", oldmemo.etree.serialize_bundle(bundle)
                 )
         except (IqError, IqTimeout) as e:
-            raise omemo.BundleUploadFailed(f"{ns}: {e}") from e
+            raise omemo.BundleUploadFailed(f"{ns}: {error_summary(e)}") from e
 
     @staticmethod
     async def _download_bundle(namespace, bare_jid, device_id):
@@ -269,7 +293,7 @@ class ClientSessionManager(omemo.SessionManager):
             else:
                 items = await pep.items(bare_jid, f"{NODEL_BUNDLES}{device_id}", max_items=1)
         except (IqError, IqTimeout) as e:
-            raise omemo.BundleDownloadFailed(f"{namespace} {bare_jid}/{device_id}: {e}") from e
+            raise omemo.BundleDownloadFailed(f"{namespace} {bare_jid}/{device_id}: {error_summary(e)}") from e
         if not items:
             raise omemo.BundleNotFound(f"{namespace}: no bundle for {bare_jid}/{device_id}")
         try:
@@ -286,7 +310,7 @@ class ClientSessionManager(omemo.SessionManager):
             else:
                 await pep.delete_node(f"{NODEL_BUNDLES}{device_id}")
         except (IqError, IqTimeout) as e:
-            LOG.info("deleting bundle %s/%s: %s", namespace, device_id, e)
+            LOG.info("deleting bundle %s/%s: %s", namespace, device_id, error_summary(e))
 
     @staticmethod
     async def _upload_device_list(namespace, device_list):
@@ -296,7 +320,7 @@ class ClientSessionManager(omemo.SessionManager):
                 devices_node(namespace), "current", etree_of(namespace).serialize_device_list(device_list)
             )
         except (IqError, IqTimeout) as e:
-            raise omemo.DeviceListUploadFailed(f"{namespace}: {e}") from e
+            raise omemo.DeviceListUploadFailed(f"{namespace}: {error_summary(e)}") from e
 
     @staticmethod
     async def _download_device_list(namespace, bare_jid):
@@ -304,7 +328,7 @@ class ClientSessionManager(omemo.SessionManager):
         try:
             items = await pep.items(bare_jid, devices_node(namespace))
         except (IqError, IqTimeout) as e:
-            raise omemo.DeviceListDownloadFailed(f"{namespace} {bare_jid}: {e}") from e
+            raise omemo.DeviceListDownloadFailed(f"{namespace} {bare_jid}: {error_summary(e)}") from e
         chosen = next((p for i, p in items if i == "current"), None)
         if chosen is None and len(items) == 1:
             chosen = items[0][1]
@@ -527,7 +551,10 @@ class OmemoClient(slixmpp.ClientXMPP):
         if plaintext is None:
             emit(event="empty", **{"from": sender}, ns=name, device_id=device.device_id)
             return
-        fields = {"event": "message", "from": sender, "ns": name, "device_id": device.device_id}
+        fields = {"event": "message", "from": sender, "ns": name, "device_id": device.device_id,
+                  # A plaintext <body> beside the encrypted one: customary in legacy OMEMO, forbidden
+                  # by XEP-0420 for SCE (OMEMO:2) messages.
+                  "plain_body": msg.xml.find(f"{{{CLIENT}}}body") is not None}
         try:
             if ns == NS2:
                 body, affixes = parse_envelope(plaintext, sender, self.own_bare)

@@ -38,7 +38,7 @@ pub use follow::{
 };
 pub use note::{
     announce_to_repeat, delete_activity, entry_to_activity, entry_to_note, note_to_entry,
-    repeat_to_announce, NoteOptions,
+    outbox_page, repeat_entry, repeat_to_announce, unrepeat_activity, NoteOptions,
 };
 pub use reactions::{apply_reaction, attachments_to_activities, reaction_from_activity};
 pub use tags::{Reference, ReferenceType};
@@ -160,6 +160,12 @@ pub struct IncomingPost {
     pub entry: Entry,
     /// The XMPP item it answers, if it answers one the gateway knows.
     pub in_reply_to: Option<ItemRef>,
+    /// Whether the object is addressed to the public collection. A post that is not (followers-only,
+    /// direct) must not land on an open node: the driver publishes it where only its audience can
+    /// read it, or delivers it as a message.
+    pub public: bool,
+    /// The object's audience (`to` and `cc`, public collection included).
+    pub audience: Vec<String>,
 }
 
 /// What an incoming activity means on the XMPP side.

@@ -394,6 +394,35 @@ pub fn unrepeat_activity<S: UrlScheme + ?Sized>(
     Ok(undo)
 }
 
+/// One page of an outbox (XEP-0059 pages of a blog node map to outbox pages): the `Create` (or
+/// `Announce`, for repeats) of each entry, in the order given, as an `OrderedCollectionPage` with
+/// id `page_id`, `partOf` `outbox` and the caller's `next`/`prev` page ids (made from RSM cursors).
+/// Entries that cannot be converted are skipped.
+pub fn outbox_page<S: UrlScheme + ?Sized>(
+    outbox: &str,
+    page_id: &str,
+    entries: &[(ItemRef, Entry)],
+    next: Option<String>,
+    prev: Option<String>,
+    scheme: &S,
+    opts: &NoteOptions,
+) -> crate::vocab::Collection {
+    use crate::vocab::{Collection, CollectionKind};
+    let mut page = Collection::new(
+        CollectionKind::OrderedCollectionPage,
+        Some(page_id.to_owned()),
+    );
+    page.part_of = Some(outbox.to_owned());
+    page.next = next;
+    page.prev = prev;
+    page.ordered_items = entries
+        .iter()
+        .filter_map(|(item, entry)| entry_to_activity(entry, item, scheme, opts, false).ok())
+        .map(|a| ObjectRef::embed(AnyObject::Activity(Box::new(a))))
+        .collect();
+    page
+}
+
 // ---------------------------------------------------------------------------------------------
 // Incoming
 // ---------------------------------------------------------------------------------------------
@@ -663,6 +692,8 @@ pub(crate) fn incoming_create<S: UrlScheme + ?Sized>(
         item_id: item.item,
         entry,
         in_reply_to,
+        public: note.is_public(),
+        audience: note.to.iter().chain(&note.cc).cloned().collect(),
     };
     Ok(if activity.kind == ActivityKind::Update {
         Incoming::Republish(post)

@@ -179,6 +179,10 @@ fn mastodon_note_to_entry() {
     assert_eq!(post.node, blog("bob\\40mastodon.example@ap.example.org"));
     assert_eq!(post.item_id, "111");
     assert_eq!(post.in_reply_to, None);
+    assert!(post.public);
+    assert!(post
+        .audience
+        .contains(&"https://mastodon.example/users/bob/followers".to_owned()));
     let e = &post.entry;
     assert_eq!(e.title_text().as_deref(), Some("Hello @alice #xmpp"));
     // Links and mentions are markup worth keeping.
@@ -498,6 +502,15 @@ fn forged_and_unsupported_input() {
         incoming_bytes(block, &TestScheme).unwrap(),
         Incoming::Unsupported(_)
     ));
+    // A followers-only post says so.
+    let private = br#"{"type": "Create", "actor": "https://mastodon.example/users/bob",
+        "object": {"type": "Note", "id": "https://mastodon.example/users/bob/statuses/7",
+          "attributedTo": "https://mastodon.example/users/bob", "content": "psst",
+          "to": ["https://mastodon.example/users/bob/followers"]}}"#;
+    let Incoming::Publish(post) = incoming_bytes(private, &TestScheme).unwrap() else {
+        panic!()
+    };
+    assert!(!post.public);
     // A Create by id only: fetch first.
     let by_id = br#"{"type": "Create", "actor": "https://mastodon.example/users/bob", "object": "https://mastodon.example/users/bob/statuses/5"}"#;
     assert!(matches!(
@@ -626,4 +639,36 @@ fn language_maps_and_plain_media_types() {
     )
     .unwrap();
     assert_eq!(out.location.unwrap().latitude, Some(45.0));
+}
+
+#[test]
+fn outbox_pages() {
+    let it = item("alice@example.org", "hello-a1b2");
+    let bad = ItemRef::new(jid(COMMENTS_SERVICE).into(), comments_node_name("x"), "c");
+    let entries = vec![
+        (it.clone(), alice_post()),
+        (bad, Entry::new_post("no author", "")),
+    ];
+    let page = outbox_page(
+        "https://ap.example.org/_ap/outbox/alice@example.org",
+        "https://ap.example.org/_ap/outbox/alice@example.org?page=1",
+        &entries,
+        Some("https://ap.example.org/_ap/outbox/alice@example.org?after=hello-a1b2".into()),
+        None,
+        &TestScheme,
+        &NoteOptions::default(),
+    );
+    assert_eq!(
+        page.ordered_items.len(),
+        1,
+        "the comment without author is skipped"
+    );
+    let v = vocab::to_json(&page);
+    assert_eq!(v["type"], "OrderedCollectionPage");
+    assert_eq!(v["orderedItems"][0]["type"], "Create");
+    assert_eq!(
+        v["orderedItems"][0]["object"]["id"],
+        "https://ap.example.org/_ap/item/alice@example.org/hello-a1b2"
+    );
+    assert!(v["orderedItems"][0].get("@context").is_none());
 }

@@ -219,7 +219,10 @@ fn py_to_bot(server: &Server, state: &Path, bot: &Proc, ns: &str, text: &str) {
         let m = lines
             .iter()
             .find(|l| l["event"] == "message" && l["body"] == echo.as_str());
-        assert_eq!(m.unwrap()["envelope"]["from"], "bot@localhost");
+        let m = m.unwrap();
+        assert_eq!(m["envelope"]["from"], "bot@localhost");
+        // XEP-0420: no plaintext fallback body beside the envelope.
+        assert_eq!(m["plain_body"], false, "{m}");
     }
     let got = bot.expect("received line", Duration::from_secs(10), |v| {
         v["event"] == "received" && v["body"] == text

@@ -2,8 +2,8 @@
 //!
 //! It publishes this device (bundle and device-list entry, in every enabled profile), refreshes device
 //! lists and fetches bundles before encrypting, wraps OMEMO:2 content in a XEP-0420 envelope (legacy
-//! OMEMO carries the body text only), adds the XEP-0380 and XEP-0334 hints and a plaintext fallback
-//! body, and on receipt decrypts, checks the envelope's `from`/`to`, and performs the manager's
+//! OMEMO carries the body text only), adds the XEP-0380 and XEP-0334 hints (and, for legacy OMEMO only,
+//! a plaintext fallback body: XEP-0420 forbids one beside an envelope), and on receipt decrypts, checks the envelope's `from`/`to`, and performs the manager's
 //! [`Action`]s (bundle republication, key-exchange completion, heartbeats, session rebuilds).
 //!
 //! The manager sits behind a `std::sync::Mutex` that is never held across an `.await`.
@@ -122,7 +122,7 @@ pub fn message_stanza(to: Jid, encrypted: &Encrypted, fallback: bool) -> Message
                 "name",
                 match profile {
                     Profile::Omemo2 => "OMEMO",
-                    Profile::Legacy => "Legacy OMEMO",
+                    Profile::Legacy => "OMEMO",
                 },
             )
             .build(),
@@ -273,7 +273,10 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
     ) -> ClientResult<Encryption> {
         let body = Element::builder("body", NS_CLIENT).append(text).build();
         let out = self.encrypt(profile, to, vec![body]).await?;
-        let stanza = message_stanza(Jid::from(to.clone()), &out.encrypted, true);
+        // XEP-0420: no fallback body beside an SCE envelope (EME tells other clients); legacy OMEMO
+        // clients expect one.
+        let fallback = profile == Profile::Legacy;
+        let stanza = message_stanza(Jid::from(to.clone()), &out.encrypted, fallback);
         self.conn.send_stanza(stanza.into()).await?;
         Ok(out)
     }

@@ -249,6 +249,27 @@ pub enum Incoming {
     Unsupported(Unsupported),
 }
 
+/// The origin (`scheme://host[:port]`, lower case) of an absolute URL.
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    // Drop userinfo: `https://evil@host` has the origin of `host`.
+    let host = authority.rsplit('@').next()?;
+    if scheme.is_empty() || host.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        host.to_ascii_lowercase()
+    ))
+}
+
+/// Whether two URLs have the same origin (both must have one).
+pub fn same_origin(a: &str, b: &str) -> bool {
+    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
+}
+
 fn unsupported(kind: impl Into<String>, reason: &'static str) -> Incoming {
     Incoming::Unsupported(Unsupported {
         kind: kind.into(),

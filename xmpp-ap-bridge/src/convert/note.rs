@@ -662,6 +662,13 @@ pub(crate) fn incoming_create<S: UrlScheme + ?Sized>(
         .id
         .as_deref()
         .ok_or(ConvertError::Missing("object id"))?;
+    // An actor only creates or updates objects of its own origin.
+    if !super::same_origin(object_id, &activity.actor) {
+        return Err(ConvertError::Invalid {
+            field: "object id",
+            reason: "the object is not on the actor's origin".into(),
+        });
+    }
     let item = scheme
         .item_for_object(object_id)
         .ok_or_else(|| ConvertError::Unmapped {
@@ -713,6 +720,13 @@ pub(crate) fn incoming_delete<S: UrlScheme + ?Sized>(
     if object == activity.actor {
         return Ok(Incoming::DeleteActor {
             actor: activity.actor.clone(),
+        });
+    }
+    // An actor only deletes objects of its own origin.
+    if !super::same_origin(object, &activity.actor) {
+        return Err(ConvertError::Invalid {
+            field: "object id",
+            reason: "the deleted object is not on the actor's origin".into(),
         });
     }
     let item = scheme

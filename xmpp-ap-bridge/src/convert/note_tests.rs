@@ -485,6 +485,30 @@ fn forged_and_unsupported_input() {
         incoming_bytes(forged, &TestScheme),
         Err(ConvertError::Invalid { .. })
     ));
+    // A Create or Delete of an object on another origin than the actor's.
+    let foreign = br#"{"type": "Create", "actor": "https://evil.example/users/mallory",
+        "object": {"type": "Note", "id": "https://mastodon.example/users/bob/statuses/1", "content": "x"}}"#;
+    assert!(matches!(
+        incoming_bytes(foreign, &TestScheme),
+        Err(ConvertError::Invalid { .. })
+    ));
+    let foreign_delete = br#"{"type": "Delete", "actor": "https://evil.example/users/mallory",
+        "object": "https://ap.example.org/_ap/item/alice@example.org/hello-a1b2"}"#;
+    assert!(matches!(
+        incoming_bytes(foreign_delete, &TestScheme),
+        Err(ConvertError::Invalid { .. })
+    ));
+    let userinfo = br#"{"type": "Delete", "actor": "https://evil.example/users/mallory",
+        "object": "https://evil.example@mastodon.example/users/bob/statuses/1"}"#;
+    assert!(matches!(
+        incoming_bytes(userinfo, &TestScheme),
+        Err(ConvertError::Invalid { .. })
+    ));
+    assert_eq!(
+        crate::convert::origin("HTTPS://A.example:8443/x?y"),
+        Some("https://a.example:8443".into())
+    );
+    assert_eq!(crate::convert::origin("no-scheme"), None);
     // A Create of an unknown object type, a bare object, an unknown activity: Unsupported.
     let chat = br#"{"type": "Create", "actor": "https://mastodon.example/users/bob",
         "object": {"type": "ChatMessage", "id": "https://mastodon.example/c/1"}}"#;

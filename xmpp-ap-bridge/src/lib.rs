@@ -4,6 +4,7 @@ pub mod convert;
 pub mod error;
 pub mod escape;
 pub mod fetch;
+pub mod gateway;
 pub mod handles;
 pub mod http;
 pub mod queue;

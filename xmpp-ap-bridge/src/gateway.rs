@@ -1,0 +1,625 @@
+//! The glue between the HTTP side ([`crate::http`]), the conversions ([`crate::convert`]), the store
+//! and the XMPP component.
+//!
+//! Sans-IO where it matters: [`GatewayScheme`] is the [`UrlScheme`] of a deployment (pure), and
+//! [`plan_inbound`] / [`plan_published`] / [`plan_retracted`] turn an accepted activity or an XMPP
+//! pubsub event into [`Effect`]s (data). [`Gateway`] is the thin async driver: it performs effects on
+//! the store, the delivery queue and the component connection.
+//!
+//! # What the XMPP side must allow
+//!
+//! The gateway subscribes its component JID (`ap.example.org`) to a local blog when a fediverse actor
+//! follows it, and reads the items it is notified of: the blog node's access model must let the
+//! component read and subscribe (`open`, the default of public XEP-0277 blogs; `presence` or `roster`
+//! blogs are private and are not federated). Comments of fediverse actors are published by their
+//! virtual JIDs (`name\40host@ap.example.org`) in the post's comments node, whose publish model must be
+//! `open` (XEP-0277's comments node configuration). Likes and reactions go to the post's XEP-0470
+//! attachments node, which the post's publisher creates (open publishing).
+
+use std::sync::Arc;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use xmpp_social::attachments::AttachmentsExt;
+use xmpp_social::component::ComponentConnection;
+use xmpp_social::microblog::{Entry, ItemRef, MicroblogExt, NodeRef, NS_MICROBLOG};
+use xmpp_social::pubsub::{PubSubEvent, PubSubExt};
+use xmpp_social::{Connection, Incoming as XmppIncoming, IqRequest};
+
+use crate::convert::{
+    self, AttachmentChange, ConvertError, Incoming, IncomingPost, NoteOptions, UrlScheme,
+};
+use crate::escape::{escape_localpart, unescape_localpart};
+use crate::handles::{ActorEndpoint, ApPath, XmppTarget};
+use crate::http::{HttpConfig, InboundActivity};
+use crate::queue::{enqueue_all, plan_inboxes};
+use crate::store::{GatewayStore, StoreError};
+use crate::vocab::{self, AnyObject};
+
+/// Errors of the gateway driver.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A conversion failed.
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    /// The XMPP side failed.
+    #[error(transparent)]
+    Xmpp(#[from] xmpp_social::Error),
+}
+
+fn short_hash(text: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    d.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The [`UrlScheme`] of one deployment: local JIDs and nodes are actors under the gateway's URL
+/// layout; remote actors are virtual JIDs `escape(name@host[:port])@<component domain>`.
+#[derive(Debug, Clone)]
+pub struct GatewayScheme {
+    config: HttpConfig,
+    gateway: BareJid,
+}
+
+impl GatewayScheme {
+    /// The scheme of `config`, with the component's domain `gateway`.
+    pub fn new(config: HttpConfig, gateway: BareJid) -> Self {
+        Self { config, gateway }
+    }
+
+    /// The HTTP settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// The local target and canonical handle of one of our actor URLs.
+    pub fn local_actor(&self, url: &str) -> Option<(XmppTarget, String)> {
+        match self.config.layout.parse_url(url).ok()? {
+            ApPath::Actor {
+                endpoint: ActorEndpoint::Actor,
+                handle,
+            } => self.config.resolve_handle(&handle).ok(),
+            _ => None,
+        }
+    }
+
+    /// The canonical handle of a local node.
+    pub fn handle_of(&self, node: &NodeRef) -> Option<String> {
+        let node_name = (node.node != NS_MICROBLOG).then_some(node.node.as_str());
+        self.config
+            .mapper
+            .encode(&node.service.to_bare(), node_name)
+            .ok()
+    }
+
+    /// The virtual JID of a remote actor URL: `name@host[:port]` (the last path segment as name),
+    /// XEP-0106-escaped, at the component's domain.
+    pub fn virtual_jid(&self, actor: &str) -> Option<BareJid> {
+        let url = url::Url::parse(actor).ok()?;
+        let host = crate::signature::host_header(&url)?;
+        let name = url.path_segments()?.rfind(|s| !s.is_empty())?;
+        let name = name.trim_start_matches('@');
+        let local = escape_localpart(&format!("{name}@{host}")).ok()?;
+        BareJid::new(&format!("{local}@{}", self.gateway)).ok()
+    }
+
+    /// The `name@host[:port]` address a virtual JID stands for.
+    pub fn remote_address(&self, jid: &BareJid) -> Option<String> {
+        if jid.domain() != self.gateway.domain() {
+            return None;
+        }
+        unescape_localpart(jid.node()?.as_str()).ok()
+    }
+}
+
+impl UrlScheme for GatewayScheme {
+    fn actor_for_node(&self, node: &NodeRef) -> String {
+        self.handle_of(node)
+            .and_then(|h| self.config.actor_url(&h).ok())
+            .unwrap_or_default()
+    }
+
+    fn actor_for_jid(&self, jid: &BareJid) -> String {
+        self.actor_for_node(&NodeRef::new(jid.clone().into(), NS_MICROBLOG))
+    }
+
+    fn object_url(&self, item: &ItemRef) -> String {
+        let node = NodeRef::new(item.service.clone(), item.node.clone());
+        self.handle_of(&node)
+            .and_then(|h| self.config.layout.item_url(&h, &item.item).ok())
+            .unwrap_or_default()
+    }
+
+    fn followers_url(&self, actor: &str) -> String {
+        match self.local_actor(actor) {
+            Some((_, handle)) => self
+                .config
+                .layout
+                .actor_url(ActorEndpoint::Followers, &handle)
+                .unwrap_or_default(),
+            None => format!("{actor}/followers"),
+        }
+    }
+
+    fn activity_id(&self, kind: &str, object: &str, by: &str, salt: &str) -> String {
+        let hash = short_hash(&format!("{kind}\n{object}\n{by}\n{salt}"));
+        format!("{}/activity/{kind}-{hash}", self.config.layout.base())
+    }
+
+    fn jid_for_actor(&self, actor: &str) -> Option<BareJid> {
+        match self.local_actor(actor) {
+            Some((target, _)) => Some(target.jid),
+            None => self.virtual_jid(actor),
+        }
+    }
+
+    fn node_for_actor(&self, actor: &str) -> Option<NodeRef> {
+        match self.local_actor(actor) {
+            Some((target, _)) => Some(NodeRef::new(
+                target.jid.into(),
+                target.node.unwrap_or_else(|| NS_MICROBLOG.to_owned()),
+            )),
+            None => Some(NodeRef::new(self.virtual_jid(actor)?.into(), NS_MICROBLOG)),
+        }
+    }
+
+    fn item_for_object(&self, object: &str) -> Option<ItemRef> {
+        if let Ok(ApPath::Item { handle, id }) = self.config.layout.parse_url(object) {
+            let (target, _) = self.config.resolve_handle(&handle).ok()?;
+            return Some(ItemRef::new(
+                target.jid.into(),
+                target.node.unwrap_or_else(|| NS_MICROBLOG.to_owned()),
+                id,
+            ));
+        }
+        // A remote object: mirrored on the gateway's domain, under a stable id.
+        let url = url::Url::parse(object).ok()?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        Some(ItemRef::new(
+            Jid::from(self.gateway.clone()),
+            NS_MICROBLOG,
+            format!("ap-{}", short_hash(object)),
+        ))
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Effect {
+    /// Record a follower of a local actor.
+    AddFollower {
+        /// The local actor's handle.
+        handle: String,
+        /// The remote actor.
+        follower: String,
+    },
+    /// Forget a follower.
+    RemoveFollower {
+        /// The local actor's handle.
+        handle: String,
+        /// The remote actor.
+        follower: String,
+    },
+    /// Subscribe the component to a local blog node (to federate its posts).
+    Subscribe(NodeRef),
+    /// Queue `activity` signed by `signer` to `inboxes`.
+    Deliver {
+        /// The local actor's handle.
+        signer: String,
+        /// The activity.
+        activity: Value,
+        /// The inboxes (already de-duplicated).
+        inboxes: Vec<String>,
+    },
+    /// Queue `activity` to every follower of `signer` (shared inboxes de-duplicated).
+    DeliverToFollowers {
+        /// The local actor's handle.
+        signer: String,
+        /// The activity.
+        activity: Value,
+    },
+    /// Publish a comment by a remote actor (as its virtual JID) answering `parent`.
+    Comment {
+        /// The virtual JID.
+        by: BareJid,
+        /// The post answered.
+        parent: ItemRef,
+        /// The comment.
+        post: Box<IncomingPost>,
+    },
+    /// Change the XEP-0470 attachments of a remote actor (as its virtual JID) on a local item.
+    Attach {
+        /// The virtual JID.
+        by: BareJid,
+        /// The item.
+        target: ItemRef,
+        /// The change.
+        change: AttachmentChange,
+    },
+    /// Nothing to do (with the reason, for logs).
+    Ignore(String),
+}
+
+/// What an accepted inbound activity means (sans-IO).
+pub fn plan_inbound(
+    scheme: &GatewayScheme,
+    inbound: &InboundActivity,
+) -> Result<Vec<Effect>, ConvertError> {
+    let doc = vocab::parse_value(Value::Object(inbound.activity.clone()))?;
+    let AnyObject::Activity(activity) = &doc else {
+        return Ok(vec![Effect::Ignore("not an activity".into())]);
+    };
+    let incoming = convert::incoming_activity(activity, scheme)?;
+    Ok(match incoming {
+        Incoming::Follow(req) => {
+            let Some(handle) = scheme.handle_of(&req.followed) else {
+                return Ok(vec![Effect::Ignore("follow of an unknown actor".into())]);
+            };
+            let accept = convert::accept_follow(activity, scheme);
+            vec![
+                Effect::AddFollower {
+                    handle: handle.clone(),
+                    follower: req.follower_actor.clone(),
+                },
+                Effect::Subscribe(req.followed.clone()),
+                Effect::Deliver {
+                    signer: handle,
+                    activity: vocab::to_json(&accept),
+                    inboxes: vec![inbound.actor.inbox.clone()],
+                },
+            ]
+        }
+        Incoming::Unfollow(req) => match scheme.handle_of(&req.followed) {
+            Some(handle) => vec![Effect::RemoveFollower {
+                handle,
+                follower: req.follower_actor,
+            }],
+            None => vec![Effect::Ignore("unfollow of an unknown actor".into())],
+        },
+        Incoming::Publish(post) | Incoming::Republish(post) => match post.in_reply_to.clone() {
+            Some(parent) if parent.service.domain() != scheme.gateway.domain() => {
+                let Some(by) = scheme.virtual_jid(&activity.actor) else {
+                    return Ok(vec![Effect::Ignore("unmappable actor".into())]);
+                };
+                vec![Effect::Comment {
+                    by,
+                    parent,
+                    post: Box::new(post),
+                }]
+            }
+            _ => vec![Effect::Ignore(
+                "posts of followed actors reach XMPP subscribers only (not implemented yet)".into(),
+            )],
+        },
+        Incoming::Attachment { target, by, change } => vec![Effect::Attach { by, target, change }],
+        other => vec![Effect::Ignore(format!("not acted upon: {other:?}"))],
+    })
+}
+
+/// The activity for an entry published (or republished, `update`) on a local node.
+pub fn plan_published(
+    scheme: &GatewayScheme,
+    item: &ItemRef,
+    entry: &Entry,
+    update: bool,
+) -> Result<Vec<Effect>, ConvertError> {
+    let node = NodeRef::new(item.service.clone(), item.node.clone());
+    let Some(signer) = scheme.handle_of(&node) else {
+        return Ok(vec![Effect::Ignore("not a local node".into())]);
+    };
+    let activity =
+        convert::entry_to_activity(entry, item, scheme, &NoteOptions::default(), update)?;
+    Ok(vec![Effect::DeliverToFollowers {
+        signer,
+        activity: vocab::to_json(&activity),
+    }])
+}
+
+/// The `Delete` for an item retracted from a local node.
+pub fn plan_retracted(scheme: &GatewayScheme, item: &ItemRef) -> Vec<Effect> {
+    let node = NodeRef::new(item.service.clone(), item.node.clone());
+    let Some(signer) = scheme.handle_of(&node) else {
+        return vec![Effect::Ignore("not a local node".into())];
+    };
+    let actor = scheme.actor_for_node(&node);
+    let activity = convert::delete_activity(item, &actor, scheme, &NoteOptions::default());
+    vec![Effect::DeliverToFollowers {
+        signer,
+        activity: vocab::to_json(&activity),
+    }]
+}
+
+/// A view of the component connection that sends IQs from one of its virtual JIDs.
+#[derive(Debug, Clone)]
+pub struct AsJid {
+    conn: ComponentConnection,
+    from: Jid,
+}
+
+impl AsJid {
+    /// `conn` acting as `from` (a JID of the component's domain).
+    pub fn new(conn: ComponentConnection, from: Jid) -> Self {
+        Self { conn, from }
+    }
+}
+
+impl Connection for AsJid {
+    fn jid(&self) -> Jid {
+        self.from.clone()
+    }
+
+    async fn send_stanza(
+        &self,
+        stanza: xmpp_parsers::stanza::Stanza,
+    ) -> xmpp_social::error::Result<()> {
+        self.conn.send_stanza(stanza).await
+    }
+
+    async fn send_iq(&self, request: IqRequest) -> xmpp_social::error::Result<Option<Element>> {
+        self.conn.send_iq_from(self.from.clone(), request).await
+    }
+
+    fn incoming(&self) -> XmppIncoming {
+        self.conn.incoming()
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The async driver (see the module docs).
+#[derive(Clone)]
+pub struct Gateway {
+    scheme: GatewayScheme,
+    store: Arc<dyn GatewayStore>,
+    conn: ComponentConnection,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A driver over `conn` (the component) and `store`.
+    pub fn new(
+        scheme: GatewayScheme,
+        store: Arc<dyn GatewayStore>,
+        conn: ComponentConnection,
+    ) -> Self {
+        Self {
+            scheme,
+            store,
+            conn,
+        }
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> &GatewayScheme {
+        &self.scheme
+    }
+
+    /// Acts on accepted activities and on the component's pubsub notifications until `inbound`
+    /// closes. One bad activity or event is logged and skipped.
+    pub async fn run(&self, mut inbound: mpsc::Receiver<InboundActivity>) {
+        let mut events = self.conn.pubsub_events();
+        loop {
+            tokio::select! {
+                activity = inbound.recv() => {
+                    let Some(activity) = activity else { return };
+                    if let Err(e) = self.on_inbound(&activity).await {
+                        tracing::info!(error = %e, actor = %activity.actor.id, "inbound activity not applied");
+                    }
+                }
+                event = events.next() => match event {
+                    Ok(event) => {
+                        if let Err(e) = self.on_event(event).await {
+                            tracing::info!(error = %e, "pubsub event not federated");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pubsub event stream");
+                        events = self.conn.pubsub_events();
+                    }
+                },
+            }
+        }
+    }
+
+    /// Performs the effects of one accepted activity.
+    pub async fn on_inbound(&self, inbound: &InboundActivity) -> Result<(), GatewayError> {
+        let effects = plan_inbound(&self.scheme, inbound)?;
+        self.perform(effects).await
+    }
+
+    /// Federates one pubsub notification of a local blog.
+    pub async fn on_event(&self, event: PubSubEvent) -> Result<(), GatewayError> {
+        match event {
+            PubSubEvent::Items {
+                service,
+                node,
+                items,
+            } => {
+                for item in items.into_iter().take(100) {
+                    let item_ref = ItemRef::new(service.clone(), node.clone(), item.id.clone());
+                    // Notifications may carry ids only (XEP-0472's deliver_payloads=false).
+                    let entry = match item.payload.as_ref().map(Entry::try_from) {
+                        Some(Ok(entry)) => entry,
+                        _ => {
+                            self.conn
+                                .entry(Some(&service), Some(&node), &item.id)
+                                .await?
+                                .entry
+                        }
+                    };
+                    let object = self.scheme.object_url(&item_ref);
+                    let known = self
+                        .store
+                        .object_of(service.as_str(), &node, &item.id)?
+                        .is_some();
+                    if !known {
+                        self.store
+                            .map_item(service.as_str(), &node, &item.id, &object)?;
+                    }
+                    let effects = plan_published(&self.scheme, &item_ref, &entry, known)?;
+                    self.perform(effects).await?;
+                }
+                Ok(())
+            }
+            PubSubEvent::Retract { service, node, ids } => {
+                for id in ids.into_iter().take(100) {
+                    let item_ref = ItemRef::new(service.clone(), node.clone(), id);
+                    self.perform(plan_retracted(&self.scheme, &item_ref))
+                        .await?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn deliver_to_followers(&self, signer: &str, body: &str) -> Result<(), GatewayError> {
+        let mut actors = Vec::new();
+        for id in self.store.followers(signer)? {
+            if let Some(actor) = self.store.remote_actor(&id)? {
+                actors.push(actor);
+            }
+        }
+        let inboxes = plan_inboxes(&actors);
+        enqueue_all(&*self.store, signer, body, &inboxes, unix_now())?;
+        Ok(())
+    }
+
+    /// Performs effects in order.
+    pub async fn perform(&self, effects: Vec<Effect>) -> Result<(), GatewayError> {
+        for effect in effects {
+            match effect {
+                Effect::AddFollower { handle, follower } => {
+                    self.store.add_follower(&handle, &follower)?;
+                }
+                Effect::RemoveFollower { handle, follower } => {
+                    self.store.remove_follower(&handle, &follower)?;
+                }
+                Effect::Subscribe(node) => {
+                    let service = node.service.clone();
+                    if let Err(e) = self.conn.subscribe(Some(&service), &node.node).await {
+                        tracing::warn!(error = %e, node = %node.node, "cannot subscribe to a followed blog");
+                    }
+                }
+                Effect::Deliver {
+                    signer,
+                    activity,
+                    inboxes,
+                } => {
+                    enqueue_all(
+                        &*self.store,
+                        &signer,
+                        &activity.to_string(),
+                        &inboxes,
+                        unix_now(),
+                    )?;
+                }
+                Effect::DeliverToFollowers { signer, activity } => {
+                    self.deliver_to_followers(&signer, &activity.to_string())
+                        .await?;
+                }
+                Effect::Comment { by, parent, post } => {
+                    let parent_entry = self
+                        .conn
+                        .entry(Some(&parent.service), Some(&parent.node), &parent.item)
+                        .await?;
+                    let Some(comments) = parent_entry.entry.comments().into_iter().next() else {
+                        tracing::info!(item = %parent.item, "reply to a post without comments node");
+                        continue;
+                    };
+                    let me = AsJid::new(self.conn.clone(), by.into());
+                    me.comment(&parent, &comments, post.entry).await?;
+                }
+                Effect::Attach { by, target, change } => {
+                    let me = AsJid::new(self.conn.clone(), by.into());
+                    match change {
+                        AttachmentChange::Notice => {
+                            me.set_noticed(&target, true).await?;
+                        }
+                        AttachmentChange::Unnotice => {
+                            me.set_noticed(&target, false).await?;
+                        }
+                        AttachmentChange::React(emoji) => {
+                            me.add_reaction(&target, &emoji).await?;
+                        }
+                        AttachmentChange::Unreact(emoji) => {
+                            me.remove_reaction(&target, &emoji).await?;
+                        }
+                    }
+                }
+                Effect::Ignore(reason) => tracing::debug!(%reason, "activity ignored"),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn scheme() -> GatewayScheme {
+        let config = HttpConfig::new(
+            "http://127.0.0.1:8080/_ap",
+            "localhost",
+            "ap.localhost",
+            None,
+        )
+        .unwrap();
+        GatewayScheme::new(config, BareJid::new("ap.localhost").unwrap())
+    }
+
+    #[test]
+    fn virtual_jids() {
+        let s = scheme();
+        let jid = s.virtual_jid("http://127.0.0.1:4000/users/fed").unwrap();
+        assert_eq!(jid.as_str(), "fed\\40127.0.0.1\\3a4000@ap.localhost");
+        assert_eq!(s.remote_address(&jid).unwrap(), "fed@127.0.0.1:4000");
+        let alice = s
+            .jid_for_actor("http://127.0.0.1:8080/_ap/actor/alice@localhost")
+            .unwrap();
+        assert_eq!(alice.as_str(), "alice@localhost");
+    }
+
+    #[test]
+    fn items_round_trip() {
+        let s = scheme();
+        let item = ItemRef::new(
+            BareJid::new("alice@localhost").unwrap().into(),
+            NS_MICROBLOG,
+            "hello-1",
+        );
+        let url = s.object_url(&item);
+        assert_eq!(
+            url,
+            "http://127.0.0.1:8080/_ap/item/alice@localhost/hello-1"
+        );
+        assert_eq!(s.item_for_object(&url).unwrap(), item);
+        let remote = s.item_for_object("http://127.0.0.1:4000/notes/1").unwrap();
+        assert_eq!(remote.service.as_str(), "ap.localhost");
+    }
+}

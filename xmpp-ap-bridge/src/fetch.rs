@@ -308,12 +308,7 @@ impl Fetcher {
             Some(&body),
             SystemTime::now(),
         )?;
-        let send = self
-            .client
-            .post(parsed)
-            .headers(headers)
-            .body(body)
-            .send();
+        let send = self.client.post(parsed).headers(headers).body(body).send();
         match tokio::time::timeout(self.config.timeout, send).await {
             Ok(Ok(response)) => Ok(response.status().as_u16()),
             Ok(Err(e)) => Err(map_reqwest_error(e)),

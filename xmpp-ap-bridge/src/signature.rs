@@ -369,7 +369,7 @@ impl SignatureHeader {
 
     /// The header value (`keyId="...",algorithm="...",headers="...",signature="..."`).
     pub fn to_header_value(&self) -> String {
-        let mut out = format!("keyId=\"{}\"", self.key_id);
+        let mut out = format!("keyId=\"{}\"", quote_escape(&self.key_id));
         if let Some(a) = self.algorithm {
             out.push_str(&format!(",algorithm=\"{}\"", a.as_str()));
         }
@@ -381,11 +381,23 @@ impl SignatureHeader {
         }
         out.push_str(&format!(
             ",headers=\"{}\",signature=\"{}\"",
-            self.headers.join(" "),
+            quote_escape(&self.headers.join(" ")),
             B64.encode(&self.signature)
         ));
         out
     }
+}
+
+/// Escapes `\` and `"` for a quoted-string (they never occur in real key ids or header names).
+fn quote_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Parses `name="value"` / `name=token` pairs separated by commas.
@@ -723,4 +735,4 @@ pub fn check_key_owner(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -368,11 +368,12 @@ async fn connection_refused_is_transport() {
 #[tokio::test]
 async fn signed_get() {
     let (port, seen) = serve(routes()).await;
-    let key = Arc::new(KeyPair::generate().unwrap());
+    let key = crate::signature::tests::key();
     let key_id = "https://ap.example.org/_ap/actor/gateway@ap.example.org#main-key";
-    let fetcher = Fetcher::new(test_config())
-        .unwrap()
-        .with_signing_key(key.clone(), key_id);
+    let fetcher = Fetcher::new(test_config()).unwrap().with_signing_key(
+        Arc::new(KeyPair::from_pkcs8_der(&key.to_pkcs8_der()).unwrap()),
+        key_id,
+    );
     assert!(!format!("{fetcher:?}").contains("PRIVATE"));
     let url = format!("http://127.0.0.1:{port}/ok?x=1");
     fetcher.fetch_object(&url).await.unwrap();

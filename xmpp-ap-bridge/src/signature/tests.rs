@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 
 use super::*;
 
-fn key() -> &'static KeyPair {
+/// One generated key per test binary (generation is slow in debug builds).
+pub(crate) fn key() -> &'static KeyPair {
     static KEY: OnceLock<KeyPair> = OnceLock::new();
     KEY.get_or_init(|| KeyPair::generate().unwrap())
 }

@@ -1,0 +1,388 @@
+//! End to end: a Fedify actor (interop/fedify/peer.mjs, an independent ActivityPub implementation)
+//! and alice on a real Prosody, through the gateway (HTTP side, delivery worker, XMPP component).
+//!
+//! Fedify follows alice's blog and gets Accept; alice posts and Fedify receives a Create(Note) it
+//! verified; Fedify replies, likes and reacts, and alice sees the comment in the comments node and the
+//! like/reaction as XEP-0470 attachments; alice edits (Update) and deletes (Delete) the post.
+//!
+//! Needs the peer: `.ci/setup-fedify.sh` (Node 22 and the pinned Fedify packages). Without it the
+//! test FAILS, saying so.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jid::{BareJid, Jid};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use xmpp_ap_bridge::fetch::{FetchConfig, Fetcher};
+use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme};
+use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys, NoObjects};
+use xmpp_ap_bridge::queue::{run_worker, WorkerConfig};
+use xmpp_ap_bridge::store::{GatewayStore, SqliteGatewayStore};
+use xmpp_social::attachments::AttachmentsExt;
+use xmpp_social::client::XmppClient;
+use xmpp_social::component::{ComponentConfig, ComponentConnection};
+use xmpp_social::microblog::{comments_node_name, Entry, MicroblogExt, PostOptions, Text};
+use xmpp_social::pubsub::AccessModel;
+use xmpp_testkit::{Server, ServerKind};
+
+const PW: &str = "secret-pw";
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The Fedify peer, killed on drop.
+struct Fedify {
+    child: Child,
+    origin: String,
+    actor: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Fedify {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn start_fedify() -> Fedify {
+    let root = repo_root();
+    let node = root.join("interop/fedify/node_modules/.bin/node");
+    let peer = root.join("interop/fedify/peer.mjs");
+    assert!(
+        node.exists(),
+        "the Fedify peer is not installed ({} missing): run .ci/setup-fedify.sh \
+         (Node 22 from npm and the pinned @fedify packages)",
+        node.display()
+    );
+    let port = free_port();
+    let mut child = Command::new(&node)
+        .arg(&peer)
+        .arg("--port")
+        .arg(port.to_string())
+        .current_dir(root.join("interop/fedify"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", node.display()));
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["event"] == "ready" {
+                    return Some(v);
+                }
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("the Fedify peer did not print its ready line (see its stderr above)");
+    // Keep draining its stdout so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Fedify {
+        child,
+        origin: ready["origin"].as_str().unwrap().to_owned(),
+        actor: ready["actor"].as_str().unwrap().to_owned(),
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Fedify {
+    async fn control(&self, op: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/_control/{op}", self.origin))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "Fedify {op} failed: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    async fn events(&self) -> Vec<Value> {
+        let text = self
+            .http
+            .get(format!("{}/_control/events", self.origin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Waits for a verified inbox activity of `kind` matching `pred`.
+    async fn wait_inbox(&self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..240 {
+            for e in self.events().await {
+                if e["event"] == "inbox" && e["type"] == kind && pred(&e) {
+                    return e;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let events = self.events().await;
+        panic!("Fedify received no {kind}; its events: {events:#?}");
+    }
+}
+
+async fn start_prosody() -> Server {
+    tokio::task::spawn_blocking(|| {
+        Server::start(ServerKind::Prosody, &[("alice", PW)])
+            .unwrap_or_else(|e| panic!("Prosody did not start: {e}"))
+    })
+    .await
+    .unwrap()
+}
+
+struct GatewayUnderTest {
+    base: String,
+    store: Arc<SqliteGatewayStore>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_gateway(server: &Server) -> GatewayUnderTest {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteGatewayStore::open(dir.path().join("gw.sqlite")).unwrap());
+    let dyn_store: Arc<dyn GatewayStore> = store.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!(
+        "http://127.0.0.1:{}/_ap",
+        listener.local_addr().unwrap().port()
+    );
+    let config = HttpConfig::new(
+        &base,
+        server.domain(),
+        server.component_domain(),
+        Some(server.pubsub_service()),
+    )
+    .unwrap();
+    let fetcher = Fetcher::new(FetchConfig {
+        allow_private_addresses: true,
+        allow_http: true,
+        ..FetchConfig::default()
+    })
+    .unwrap();
+    let keys = Arc::new(LocalKeys::new(dyn_store.clone()));
+    let component = BareJid::new(server.component_domain()).unwrap();
+    let conn = ComponentConnection::connect(ComponentConfig::new(
+        component.clone(),
+        server.component_addr(),
+        server.component_secret(),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("component: {e}\n{}", server.log_tail(30)));
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let http = ApServer::new(
+        config.clone(),
+        dyn_store.clone(),
+        keys.clone(),
+        fetcher.clone(),
+        Arc::new(NoObjects),
+        tx,
+    );
+    tokio::spawn(async move { http.serve(listener, std::future::pending()).await });
+    let deliverer = Arc::new(HttpDeliverer::new(fetcher, keys, config.clone()));
+    tokio::spawn(run_worker(
+        store.clone(),
+        deliverer,
+        WorkerConfig {
+            idle: Duration::from_millis(100),
+            ..WorkerConfig::default()
+        },
+        std::future::pending(),
+    ));
+    let gateway = Gateway::new(GatewayScheme::new(config, component), dyn_store, conn);
+    tokio::spawn(async move { gateway.run(rx).await });
+    GatewayUnderTest {
+        base,
+        store,
+        _dir: dir,
+    }
+}
+
+fn post_entry(title: &str, body: &str) -> Entry {
+    Entry {
+        title: Some(Text::plain(title)),
+        content: vec![Text::plain(body)],
+        ..Entry::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fedify_follows_reads_answers_likes_alice_blog() {
+    let fedify = start_fedify().await;
+    let server = start_prosody().await;
+    let gateway = start_gateway(&server).await;
+    let alice = XmppClient::connect_plaintext_loopback(
+        &format!("alice@{}", server.domain()),
+        PW,
+        server.c2s_addr(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("alice: {e}\n{}", server.log_tail(30)));
+    alice
+        .create_blog_node(None, None, AccessModel::Open)
+        .await
+        .unwrap();
+
+    // Fedify follows alice's blog and gets Accept.
+    let alice_actor = format!("{}/actor/alice@{}", gateway.base, server.domain());
+    fedify
+        .control("follow", json!({"target": alice_actor}))
+        .await;
+    fedify
+        .wait_inbox("Accept", |e| e["actor"] == alice_actor.as_str())
+        .await;
+    assert_eq!(
+        gateway
+            .store
+            .followers(&format!("alice@{}", server.domain()))
+            .unwrap(),
+        vec![fedify.actor.clone()]
+    );
+
+    // Alice posts; Fedify receives the Create(Note) (recorded only once its signature verified).
+    let pubsub: Jid = BareJid::new(server.pubsub_service()).unwrap().into();
+    let item = alice
+        .post(
+            None,
+            None,
+            post_entry("Hello fediverse", "First post through the gateway"),
+            PostOptions {
+                id: Some("hello-fediverse".into()),
+                comments_service: Some(pubsub.clone()),
+                ..PostOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let object = format!(
+        "{}/item/alice@{}/hello-fediverse",
+        gateway.base,
+        server.domain()
+    );
+    let create = fedify
+        .wait_inbox("Create", |e| e["object"] == object.as_str())
+        .await;
+    let content = create["activity"]["object"]["content"].to_string();
+    assert!(
+        content.contains("First post through the gateway"),
+        "{create:#}"
+    );
+
+    // Fedify replies: alice sees the comment in the comments node, by the Fedify actor's virtual JID.
+    fedify
+        .control(
+            "reply",
+            json!({"target": alice_actor, "inReplyTo": object, "content": "<p>Nice post!</p>"}),
+        )
+        .await;
+    let comments_node = comments_node_name("hello-fediverse");
+    let mut comment = None;
+    for _ in 0..120 {
+        let entries = alice
+            .entries(Some(&pubsub), Some(&comments_node), None)
+            .await
+            .unwrap();
+        if let Some(c) = entries.entries.into_iter().next() {
+            comment = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let comment = comment.expect("the reply never reached the comments node");
+    let xml = String::from(&minidom::Element::from(&comment.entry));
+    assert!(xml.contains("Nice post!"), "{xml}");
+    let fed_host = fedify
+        .origin
+        .trim_start_matches("http://")
+        .replace(':', "\\3a");
+    let virtual_jid = format!("fed\\40{fed_host}@{}", server.component_domain());
+    assert_eq!(
+        comment.publisher.map(|p| p.to_bare().to_string()),
+        Some(virtual_jid.clone())
+    );
+
+    // Likes and reactions become XEP-0470 attachments of the virtual JID.
+    alice.create_attachments_node(&item).await.unwrap();
+    fedify
+        .control("like", json!({"target": alice_actor, "object": object}))
+        .await;
+    fedify
+        .control(
+            "react",
+            json!({"target": alice_actor, "object": object, "emoji": "🎉"}),
+        )
+        .await;
+    let mut seen = false;
+    for _ in 0..120 {
+        let view = alice.attachments(&item).await.unwrap();
+        if let Some(a) = view.by_jid.iter().find(|a| a.jid.as_str() == virtual_jid) {
+            if a.attachments.noticed.is_some() && a.attachments.emojis().contains(&"🎉".to_owned())
+            {
+                seen = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        seen,
+        "the like and the reaction never reached the attachments node"
+    );
+
+    // Alice edits, then deletes: Fedify sees Update and Delete.
+    alice
+        .post(
+            None,
+            None,
+            post_entry("Hello fediverse", "First post, edited"),
+            PostOptions {
+                id: Some("hello-fediverse".into()),
+                ..PostOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let update = fedify
+        .wait_inbox("Update", |e| e["object"] == object.as_str())
+        .await;
+    assert!(update["activity"]["object"]["content"]
+        .to_string()
+        .contains("edited"));
+    alice
+        .delete_entry(None, None, "hello-fediverse")
+        .await
+        .unwrap();
+    fedify
+        .wait_inbox("Delete", |e| e["object"] == object.as_str())
+        .await;
+}

@@ -172,10 +172,16 @@ impl Ratchet {
         }
         next.skip_until(n)?;
         let ck = next.ckr.ok_or(OmemoError::NoSendingChain)?;
+        // A chain whose counter is exhausted cannot take another message (reachable only by a peer
+        // that sent 2^32 messages on one chain, or by corrupt stored state).
+        let nr = next
+            .nr
+            .checked_add(1)
+            .ok_or(OmemoError::DecryptionFailed("message counter exhausted"))?;
         let (ck, mk) = kdf_ck(&ck);
         let out = open(&mk)?;
         next.ckr = Some(ck);
-        next.nr += 1;
+        next.nr = nr;
         *self = next;
         Ok(out)
     }

@@ -3,7 +3,8 @@
 //!
 //! Fedify follows alice's blog and gets Accept; alice posts and Fedify receives a Create(Note) it
 //! verified; Fedify replies, likes and reacts, and alice sees the comment in the comments node and the
-//! like/reaction as XEP-0470 attachments; alice edits (Update) and deletes (Delete) the post.
+//! like/reaction as XEP-0470 attachments; alice repeats it (Announce), edits (Update) and deletes
+//! (Delete) it.
 //!
 //! Needs the peer: `.ci/setup-fedify.sh` (Node 22 and the pinned Fedify packages). Without it the
 //! test FAILS, saying so.
@@ -358,6 +359,28 @@ async fn fedify_follows_reads_answers_likes_alice_blog() {
         seen,
         "the like and the reaction never reached the attachments node"
     );
+
+    // Alice repeats her post: Fedify sees an Announce of it.
+    let original = alice
+        .entry(None, None, "hello-fediverse")
+        .await
+        .unwrap()
+        .entry;
+    alice
+        .post(
+            None,
+            None,
+            Entry::repeat_of(&original, &item),
+            PostOptions {
+                id: Some("repeat-hello".into()),
+                ..PostOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    fedify
+        .wait_inbox("Announce", |e| e["object"] == object.as_str())
+        .await;
 
     // Alice edits, then deletes: Fedify sees Update and Delete.
     alice

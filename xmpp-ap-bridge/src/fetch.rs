@@ -281,6 +281,52 @@ impl Fetcher {
         Ok(object)
     }
 
+    /// Resolves `user@host` (no `acct:`) to its actor URL with WebFinger: the `self` link of type
+    /// `application/activity+json` (or AS ld+json). `https` only, unless `allow_http` (then `http`).
+    pub async fn webfinger(&self, address: &str) -> Result<String, FetchError> {
+        let address = address.strip_prefix("acct:").unwrap_or(address);
+        let (_, host) = address
+            .rsplit_once('@')
+            .ok_or_else(|| FetchError::InvalidUrl("not a user@host address".into()))?;
+        let scheme = if self.config.allow_http {
+            "http"
+        } else {
+            "https"
+        };
+        let mut url = self.check_url(&format!("{scheme}://{host}/.well-known/webfinger"))?;
+        url.query_pairs_mut()
+            .append_pair("resource", &format!("acct:{address}"));
+        let url = self.check_url(url.as_str())?;
+        let body = match tokio::time::timeout(
+            self.config.timeout,
+            self.get_with(&url, "application/jrd+json", |ct| {
+                let media = ct.split(';').next().unwrap_or_default().trim();
+                media.eq_ignore_ascii_case("application/jrd+json")
+                    || media.eq_ignore_ascii_case("application/json")
+            }),
+        )
+        .await
+        {
+            Ok(r) => r?,
+            Err(_) => return Err(FetchError::Timeout),
+        };
+        let jrd: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| FetchError::Json(e.to_string()))?;
+        jrd.get("links")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|l| {
+                l.get("rel").and_then(serde_json::Value::as_str) == Some("self")
+                    && l.get("type")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(is_activitypub_content_type)
+            })
+            .and_then(|l| l.get("href").and_then(serde_json::Value::as_str))
+            .map(str::to_owned)
+            .ok_or_else(|| FetchError::Json("no ActivityPub self link".into()))
+    }
+
     /// POSTs `body` (an activity, JSON) to the inbox at `url`, signed with `key` (draft-cavage
     /// `rsa-sha256` over `(request-target) host date digest content-type`, `Host` with its port), through
     /// the same guarded client as fetches (connect-time address checks, no redirects, timeouts).
@@ -317,8 +363,18 @@ impl Fetcher {
     }
 
     async fn get(&self, url: &url::Url) -> Result<Vec<u8>, FetchError> {
+        self.get_with(url, ACCEPT, is_activitypub_content_type)
+            .await
+    }
+
+    async fn get_with(
+        &self,
+        url: &url::Url,
+        accept: &'static str,
+        content_type_ok: fn(&str) -> bool,
+    ) -> Result<Vec<u8>, FetchError> {
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::ACCEPT, http::HeaderValue::from_static(ACCEPT));
+        headers.insert(http::header::ACCEPT, http::HeaderValue::from_static(accept));
         if let Some((key, key_id)) = &self.signer {
             sign_request(
                 key,
@@ -351,7 +407,7 @@ impl Fetcher {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        if !is_activitypub_content_type(content_type) {
+        if !content_type_ok(content_type) {
             return Err(FetchError::WrongContentType(
                 content_type.chars().take(128).collect(),
             ));

@@ -32,11 +32,17 @@ use crate::convert::{
     self, AttachmentChange, ConvertError, Incoming, IncomingPost, NoteOptions, UrlScheme,
 };
 use crate::escape::{escape_localpart, unescape_localpart};
+use crate::fetch::Fetcher;
 use crate::handles::{ActorEndpoint, ApPath, XmppTarget};
-use crate::http::{HttpConfig, InboundActivity};
+use crate::http::{remote_actor_from_document, HttpConfig, InboundActivity};
 use crate::queue::{enqueue_all, plan_inboxes};
 use crate::store::{GatewayStore, StoreError};
 use crate::vocab::{self, AnyObject};
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::message::{Message, MessageType};
+use xmpp_parsers::stanza::Stanza;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use xmpp_social::xml::BuilderExt;
 
 /// Errors of the gateway driver.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +57,14 @@ pub enum GatewayError {
     /// The XMPP side failed.
     #[error(transparent)]
     Xmpp(#[from] xmpp_social::Error),
+    /// A remote actor could not be reached or read.
+    #[error("remote actor: {0}")]
+    Remote(String),
 }
+
+/// The pubsub namespace (requests the component handles for virtual JIDs).
+pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+const NS_PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
 
 fn short_hash(text: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
@@ -247,6 +260,23 @@ pub enum Effect {
         /// The change.
         change: AttachmentChange,
     },
+    /// A remote actor accepted the follows of XMPP subscribers.
+    FollowAccepted {
+        /// The remote actor.
+        actor: String,
+    },
+    /// Push a post of a followed remote actor to its XMPP subscribers (XEP-0277 notifications from
+    /// the actor's virtual JID).
+    PushToSubscribers {
+        /// The remote actor.
+        actor: String,
+        /// The virtual JID.
+        from: BareJid,
+        /// The item id.
+        item_id: String,
+        /// The entry.
+        entry: Box<Entry>,
+    },
     /// Nothing to do (with the reason, for logs).
     Ignore(String),
 }
@@ -298,10 +328,17 @@ pub fn plan_inbound(
                     post: Box::new(post),
                 }]
             }
-            _ => vec![Effect::Ignore(
-                "posts of followed actors reach XMPP subscribers only (not implemented yet)".into(),
-            )],
+            _ => match scheme.virtual_jid(&activity.actor) {
+                Some(from) => vec![Effect::PushToSubscribers {
+                    actor: activity.actor.clone(),
+                    from,
+                    item_id: post.item_id.clone(),
+                    entry: Box::new(post.entry),
+                }],
+                None => vec![Effect::Ignore("unmappable actor".into())],
+            },
         },
+        Incoming::FollowAccepted { actor, .. } => vec![Effect::FollowAccepted { actor }],
         Incoming::Attachment { target, by, change } => vec![Effect::Attach { by, target, change }],
         other => vec![Effect::Ignore(format!("not acted upon: {other:?}"))],
     })
@@ -388,6 +425,7 @@ pub struct Gateway {
     scheme: GatewayScheme,
     store: Arc<dyn GatewayStore>,
     conn: ComponentConnection,
+    fetcher: Option<Fetcher>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -409,7 +447,16 @@ impl Gateway {
             scheme,
             store,
             conn,
+            fetcher: None,
         }
+    }
+
+    /// Lets XMPP users follow remote actors: subscribe requests to virtual JIDs are resolved with
+    /// WebFinger and the actor document through `fetcher`. The component must receive pubsub IQs
+    /// (`ComponentConfig::iq_namespaces` with [`NS_PUBSUB`]).
+    pub fn with_fetcher(mut self, fetcher: Fetcher) -> Self {
+        self.fetcher = Some(fetcher);
+        self
     }
 
     /// The scheme.
@@ -421,8 +468,17 @@ impl Gateway {
     /// closes. One bad activity or event is logged and skipped.
     pub async fn run(&self, mut inbound: mpsc::Receiver<InboundActivity>) {
         let mut events = self.conn.pubsub_events();
+        let mut stanzas = self.conn.incoming();
         loop {
             tokio::select! {
+                stanza = stanzas.recv() => match stanza {
+                    Ok(stanza) => {
+                        if let Stanza::Iq(Iq::Set { from: Some(from), to: Some(to), id, payload }) = &*stanza {
+                            self.on_iq_set(from, to, id, payload).await;
+                        }
+                    }
+                    Err(_) => stanzas = self.conn.incoming(),
+                },
                 activity = inbound.recv() => {
                     let Some(activity) = activity else { return };
                     if let Err(e) = self.on_inbound(&activity).await {
@@ -494,6 +550,115 @@ impl Gateway {
             }
             _ => Ok(()),
         }
+    }
+
+    async fn answer(
+        &self,
+        from: &Jid,
+        to: &Jid,
+        id: &str,
+        result: Result<Element, DefinedCondition>,
+    ) {
+        let iq = match result {
+            Ok(payload) => Iq::Result {
+                from: Some(to.clone()),
+                to: Some(from.clone()),
+                id: id.to_owned(),
+                payload: Some(payload),
+            },
+            Err(condition) => Iq::Error {
+                from: Some(to.clone()),
+                to: Some(from.clone()),
+                id: id.to_owned(),
+                error: StanzaError::new(ErrorType::Cancel, condition, "en", ""),
+                payload: None,
+            },
+        };
+        if let Err(e) = self.conn.send_stanza(iq.into()).await {
+            tracing::debug!(error = %e, "cannot answer an IQ");
+        }
+    }
+
+    /// Pubsub `set` requests to virtual JIDs: `subscribe` to the microblog node follows the remote
+    /// actor (Follow from the requester's actor), `unsubscribe` withdraws the subscription.
+    async fn on_iq_set(&self, from: &Jid, to: &Jid, id: &str, payload: &Element) {
+        if !payload.is("pubsub", NS_PUBSUB) {
+            return;
+        }
+        let to_bare = to.to_bare();
+        let Some(address) = self.scheme.remote_address(&to_bare) else {
+            self.answer(from, to, id, Err(DefinedCondition::ItemNotFound))
+                .await;
+            return;
+        };
+        let Some(sub) = payload.get_child("subscribe", NS_PUBSUB) else {
+            self.answer(from, to, id, Err(DefinedCondition::FeatureNotImplemented))
+                .await;
+            return;
+        };
+        let subscriber = from.to_bare();
+        match self.follow_remote(&subscriber, &address).await {
+            Ok(()) => {
+                let node = sub.attr("node").unwrap_or(NS_MICROBLOG);
+                let answer = Element::builder("pubsub", NS_PUBSUB)
+                    .append(
+                        Element::builder("subscription", NS_PUBSUB)
+                            .a("node", node)
+                            .a("jid", subscriber.as_str())
+                            .a("subscription", "subscribed")
+                            .build(),
+                    )
+                    .build();
+                self.answer(from, to, id, Ok(answer)).await;
+            }
+            Err(e) => {
+                tracing::info!(error = %e, %address, "cannot follow a remote actor");
+                self.answer(from, to, id, Err(DefinedCondition::RemoteServerNotFound))
+                    .await;
+            }
+        }
+    }
+
+    /// `subscriber` (a local JID) follows the remote actor at `address` (`user@host`).
+    async fn follow_remote(&self, subscriber: &BareJid, address: &str) -> Result<(), GatewayError> {
+        let fetcher = self.fetcher.as_ref().ok_or(GatewayError::Remote(
+            "the gateway has no fetcher for remote actors".into(),
+        ))?;
+        let remote = |e: crate::error::FetchError| GatewayError::Remote(e.to_string());
+        let actor_url = fetcher.webfinger(address).await.map_err(remote)?;
+        let doc = fetcher.fetch_object(&actor_url).await.map_err(remote)?;
+        let key_id = doc
+            .get("publicKey")
+            .and_then(|k| k.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let actor = remote_actor_from_document(&doc, &key_id, unix_now())
+            .ok_or_else(|| GatewayError::Remote("not an actor document".into()))?;
+        self.store.store_remote_actor(&actor)?;
+        let handle = self
+            .scheme
+            .handle_of(&NodeRef::new(subscriber.clone().into(), NS_MICROBLOG))
+            .ok_or_else(|| GatewayError::Remote("the subscriber has no handle".into()))?;
+        let me = self.scheme.actor_for_jid(subscriber);
+        let follow_id = self.scheme.activity_id("follow", &actor.id, &me, "");
+        let follow = serde_json::json!({
+            "@context": vocab::AS_CONTEXT,
+            "id": follow_id,
+            "type": "Follow",
+            "actor": me,
+            "object": actor.id,
+        });
+        self.store
+            .set_following(subscriber.as_str(), &actor.id, false)?;
+        enqueue_all(
+            &*self.store,
+            &handle,
+            &follow.to_string(),
+            std::slice::from_ref(&actor.inbox),
+            unix_now(),
+        )?;
+        Ok(())
     }
 
     async fn deliver_to_followers(&self, signer: &str, body: &str) -> Result<(), GatewayError> {
@@ -568,6 +733,38 @@ impl Gateway {
                         AttachmentChange::Unreact(emoji) => {
                             me.remove_reaction(&target, &emoji).await?;
                         }
+                    }
+                }
+                Effect::FollowAccepted { actor } => {
+                    for jid in self.store.subscribers(&actor)? {
+                        self.store.set_following(&jid, &actor, true)?;
+                    }
+                }
+                Effect::PushToSubscribers {
+                    actor,
+                    from,
+                    item_id,
+                    entry,
+                } => {
+                    let item = Element::builder("item", NS_PUBSUB_EVENT)
+                        .a("id", item_id.as_str())
+                        .append(Element::from(&*entry))
+                        .build();
+                    let event = Element::builder("event", NS_PUBSUB_EVENT)
+                        .append(
+                            Element::builder("items", NS_PUBSUB_EVENT)
+                                .a("node", NS_MICROBLOG)
+                                .append(item)
+                                .build(),
+                        )
+                        .build();
+                    for jid in self.store.subscribers(&actor)?.into_iter().take(10_000) {
+                        let Ok(to) = BareJid::new(&jid) else { continue };
+                        let mut message = Message::new(Some(to.into()));
+                        message.from = Some(from.clone().into());
+                        message.type_ = MessageType::Headline;
+                        message.payloads.push(event.clone());
+                        self.conn.send_stanza(message.into()).await?;
                     }
                 }
                 Effect::Ignore(reason) => tracing::debug!(%reason, "activity ignored"),

@@ -20,15 +20,16 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use xmpp_ap_bridge::fetch::{FetchConfig, Fetcher};
-use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme};
+use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme, NS_PUBSUB};
 use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys, NoObjects};
 use xmpp_ap_bridge::queue::{run_worker, WorkerConfig};
 use xmpp_ap_bridge::store::{GatewayStore, SqliteGatewayStore};
 use xmpp_social::attachments::AttachmentsExt;
 use xmpp_social::client::XmppClient;
 use xmpp_social::component::{ComponentConfig, ComponentConnection};
+use xmpp_social::microblog::NS_MICROBLOG;
 use xmpp_social::microblog::{comments_node_name, Entry, MicroblogExt, PostOptions, Text};
-use xmpp_social::pubsub::AccessModel;
+use xmpp_social::pubsub::{AccessModel, PubSubEvent, PubSubExt};
 use xmpp_testkit::{Server, ServerKind};
 
 const PW: &str = "secret-pw";
@@ -156,7 +157,7 @@ impl Fedify {
 
 async fn start_prosody() -> Server {
     tokio::task::spawn_blocking(|| {
-        Server::start(ServerKind::Prosody, &[("alice", PW)])
+        Server::start(ServerKind::Prosody, &[("alice", PW), ("bob", PW)])
             .unwrap_or_else(|e| panic!("Prosody did not start: {e}"))
     })
     .await
@@ -193,13 +194,15 @@ async fn start_gateway(server: &Server) -> GatewayUnderTest {
     .unwrap();
     let keys = Arc::new(LocalKeys::new(dyn_store.clone()));
     let component = BareJid::new(server.component_domain()).unwrap();
-    let conn = ComponentConnection::connect(ComponentConfig::new(
+    let mut component_config = ComponentConfig::new(
         component.clone(),
         server.component_addr(),
         server.component_secret(),
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("component: {e}\n{}", server.log_tail(30)));
+    );
+    component_config.iq_namespaces = vec![NS_PUBSUB.to_owned()];
+    let conn = ComponentConnection::connect(component_config)
+        .await
+        .unwrap_or_else(|e| panic!("component: {e}\n{}", server.log_tail(30)));
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     let http = ApServer::new(
         config.clone(),
@@ -210,7 +213,7 @@ async fn start_gateway(server: &Server) -> GatewayUnderTest {
         tx,
     );
     tokio::spawn(async move { http.serve(listener, std::future::pending()).await });
-    let deliverer = Arc::new(HttpDeliverer::new(fetcher, keys, config.clone()));
+    let deliverer = Arc::new(HttpDeliverer::new(fetcher.clone(), keys, config.clone()));
     tokio::spawn(run_worker(
         store.clone(),
         deliverer,
@@ -220,7 +223,8 @@ async fn start_gateway(server: &Server) -> GatewayUnderTest {
         },
         std::future::pending(),
     ));
-    let gateway = Gateway::new(GatewayScheme::new(config, component), dyn_store, conn);
+    let gateway =
+        Gateway::new(GatewayScheme::new(config, component), dyn_store, conn).with_fetcher(fetcher);
     tokio::spawn(async move { gateway.run(rx).await });
     GatewayUnderTest {
         base,
@@ -408,4 +412,57 @@ async fn fedify_follows_reads_answers_likes_alice_blog() {
     fedify
         .wait_inbox("Delete", |e| e["object"] == object.as_str())
         .await;
+
+    // bob subscribes to the Fedify actor's virtual JID: the gateway follows it for him, and the
+    // actor's new Note reaches bob as a XEP-0277 item from the virtual JID.
+    let bob = XmppClient::connect_plaintext_loopback(
+        &format!("bob@{}", server.domain()),
+        PW,
+        server.c2s_addr(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("bob: {e}\n{}", server.log_tail(30)));
+    let mut events = bob.pubsub_events();
+    let fed_jid: Jid = BareJid::new(&virtual_jid).unwrap().into();
+    bob.subscribe(Some(&fed_jid), NS_MICROBLOG)
+        .await
+        .unwrap_or_else(|e| panic!("bob's subscription to {virtual_jid} refused: {e}"));
+    let bob_actor = format!("{}/actor/bob@{}", gateway.base, server.domain());
+    fedify
+        .wait_inbox("Follow", |e| e["actor"] == bob_actor.as_str())
+        .await;
+    let mut accepted = false;
+    for _ in 0..120 {
+        let following = gateway
+            .store
+            .following(&format!("bob@{}", server.domain()))
+            .unwrap();
+        if following == vec![(fedify.actor.clone(), true)] {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(accepted, "Fedify's Accept of bob's Follow was not recorded");
+    fedify
+        .control("post", json!({"content": "<p>Hello XMPP readers</p>"}))
+        .await;
+    let got = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(PubSubEvent::Items {
+                service,
+                node,
+                items,
+            }) = events.next().await
+            {
+                if service == fed_jid && node == NS_MICROBLOG {
+                    return items;
+                }
+            }
+        }
+    })
+    .await
+    .expect("bob received no item from the Fedify actor's virtual JID");
+    let xml = String::from(got[0].payload.as_ref().unwrap());
+    assert!(xml.contains("Hello XMPP readers"), "{xml}");
 }

@@ -32,7 +32,7 @@ use clap::Parser;
 use jid::BareJid;
 use serde::Deserialize;
 use xmpp_ap_bridge::fetch::{FetchConfig, Fetcher};
-use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme};
+use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme, NS_PUBSUB};
 use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys, NoObjects};
 use xmpp_ap_bridge::queue::{run_worker, WorkerConfig};
 use xmpp_ap_bridge::store::{GatewayStore, SqliteGatewayStore};
@@ -121,12 +121,10 @@ async fn run(config: Config) -> Result<(), BoxError> {
         .await?
         .next()
         .ok_or("the XMPP server address does not resolve")?;
-    let conn = ComponentConnection::connect(ComponentConfig::new(
-        component.clone(),
-        server,
-        config.xmpp.secret,
-    ))
-    .await?;
+    let mut component_config = ComponentConfig::new(component.clone(), server, config.xmpp.secret);
+    // Subscriptions of XMPP users to virtual JIDs (following fediverse actors).
+    component_config.iq_namespaces = vec![NS_PUBSUB.to_owned()];
+    let conn = ComponentConnection::connect(component_config).await?;
 
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     let http = ApServer::new(
@@ -144,14 +142,19 @@ async fn run(config: Config) -> Result<(), BoxError> {
             eprintln!("HTTP side stopped: {e}");
         }
     });
-    let deliverer = Arc::new(HttpDeliverer::new(fetcher, keys, http_config.clone()));
+    let deliverer = Arc::new(HttpDeliverer::new(
+        fetcher.clone(),
+        keys,
+        http_config.clone(),
+    ));
     tokio::spawn(run_worker(
         store,
         deliverer,
         WorkerConfig::default(),
         std::future::pending(),
     ));
-    let gateway = Gateway::new(GatewayScheme::new(http_config, component), dyn_store, conn);
+    let gateway = Gateway::new(GatewayScheme::new(http_config, component), dyn_store, conn)
+        .with_fetcher(fetcher);
     println!("ready http={bound} base={base}");
     tokio::select! {
         () = gateway.run(rx) => {}

@@ -34,7 +34,9 @@ use crate::convert::{
 use crate::escape::{escape_localpart, unescape_localpart};
 use crate::fetch::Fetcher;
 use crate::handles::{ActorEndpoint, ApPath, XmppTarget};
-use crate::http::{remote_actor_from_document, HttpConfig, InboundActivity};
+use crate::http::{
+    remote_actor_from_document, BoxFuture, HttpConfig, InboundActivity, ObjectSource,
+};
 use crate::queue::{enqueue_all, plan_inboxes};
 use crate::store::{GatewayStore, StoreError};
 use crate::vocab::{self, AnyObject};
@@ -771,6 +773,114 @@ impl Gateway {
             }
         }
         Ok(())
+    }
+}
+
+/// Most entries in an outbox page served from a blog node.
+pub const OUTBOX_PAGE_SIZE: usize = 20;
+
+/// The [`ObjectSource`] of the HTTP side backed by the XMPP side: item URLs are the blog entries
+/// (read by the component, so only what the node's access model lets it read is served), the outbox
+/// is the latest [`OUTBOX_PAGE_SIZE`] entries as one page of `Create` activities.
+#[derive(Debug, Clone)]
+pub struct XmppObjects {
+    conn: ComponentConnection,
+    scheme: GatewayScheme,
+}
+
+impl XmppObjects {
+    /// Objects read through `conn`, named by `scheme`.
+    pub fn new(conn: ComponentConnection, scheme: GatewayScheme) -> Self {
+        Self { conn, scheme }
+    }
+
+    fn node_of(target: &XmppTarget) -> (Jid, String) {
+        (
+            target.jid.clone().into(),
+            target
+                .node
+                .clone()
+                .unwrap_or_else(|| NS_MICROBLOG.to_owned()),
+        )
+    }
+}
+
+impl ObjectSource for XmppObjects {
+    fn item<'a>(
+        &'a self,
+        _handle: &'a str,
+        target: &'a XmppTarget,
+        id: &'a str,
+    ) -> BoxFuture<'a, Option<Value>> {
+        Box::pin(async move {
+            let (service, node) = Self::node_of(target);
+            let blog_item = self
+                .conn
+                .entry(Some(&service), Some(&node), id)
+                .await
+                .ok()?;
+            let item = ItemRef::new(service, node, id);
+            let note = convert::entry_to_note(
+                &blog_item.entry,
+                &item,
+                &self.scheme,
+                &NoteOptions::default(),
+            )
+            .ok()?;
+            Some(vocab::to_json(&note))
+        })
+    }
+
+    fn outbox<'a>(
+        &'a self,
+        handle: &'a str,
+        target: &'a XmppTarget,
+        page: Option<&'a str>,
+    ) -> BoxFuture<'a, Option<Value>> {
+        Box::pin(async move {
+            let outbox = self
+                .scheme
+                .config()
+                .layout
+                .actor_url(ActorEndpoint::Outbox, handle)
+                .ok()?;
+            let (service, node) = Self::node_of(target);
+            let mut entries = self
+                .conn
+                .entries(Some(&service), Some(&node), Some(OUTBOX_PAGE_SIZE))
+                .await
+                .ok()?;
+            entries.sort_newest_first();
+            if page.is_none() {
+                return Some(serde_json::json!({
+                    "@context": vocab::AS_CONTEXT,
+                    "id": outbox,
+                    "type": "OrderedCollection",
+                    "totalItems": entries.entries.len(),
+                    "first": format!("{outbox}?page=1"),
+                }));
+            }
+            let items: Vec<(ItemRef, Entry)> = entries
+                .entries
+                .into_iter()
+                .map(|b| {
+                    (
+                        ItemRef::new(service.clone(), node.clone(), b.item_id),
+                        b.entry,
+                    )
+                })
+                .collect();
+            let page = convert::note::outbox_page(
+                &outbox,
+                &format!("{outbox}?page=1"),
+                &items,
+                None,
+                None,
+                &self.scheme,
+                &NoteOptions::default(),
+            );
+            Some(vocab::to_json(&page))
+        })
     }
 }
 

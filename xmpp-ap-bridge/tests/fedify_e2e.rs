@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use xmpp_ap_bridge::fetch::{FetchConfig, Fetcher};
-use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme, NS_PUBSUB};
-use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys, NoObjects};
+use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme, XmppObjects, NS_PUBSUB};
+use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys};
 use xmpp_ap_bridge::queue::{run_worker, WorkerConfig};
 use xmpp_ap_bridge::store::{GatewayStore, SqliteGatewayStore};
 use xmpp_social::attachments::AttachmentsExt;
@@ -209,7 +209,10 @@ async fn start_gateway(server: &Server) -> GatewayUnderTest {
         dyn_store.clone(),
         keys.clone(),
         fetcher.clone(),
-        Arc::new(NoObjects),
+        Arc::new(XmppObjects::new(
+            conn.clone(),
+            GatewayScheme::new(config.clone(), component.clone()),
+        )),
         tx,
     );
     tokio::spawn(async move { http.serve(listener, std::future::pending()).await });
@@ -297,6 +300,41 @@ async fn fedify_follows_reads_answers_likes_alice_blog() {
     let create = fedify
         .wait_inbox("Create", |e| e["object"] == object.as_str())
         .await;
+    // The object's URL serves the same Note (content negotiation: activity+json).
+    let served = fedify
+        .http
+        .get(&object)
+        .header("accept", "application/activity+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    let served: Value = serde_json::from_str(&served.text().await.unwrap()).unwrap();
+    assert_eq!(served["id"], object.as_str());
+    assert!(served["content"]
+        .to_string()
+        .contains("First post through the gateway"));
+    let outbox: Value = serde_json::from_str(
+        &fedify
+            .http
+            .get(format!(
+                "{}/outbox/alice@{}?page=1",
+                gateway.base,
+                server.domain()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        outbox["orderedItems"][0]["object"]["id"],
+        object.as_str(),
+        "{outbox:#}"
+    );
     let content = create["activity"]["object"]["content"].to_string();
     assert!(
         content.contains("First post through the gateway"),

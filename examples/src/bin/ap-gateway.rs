@@ -32,8 +32,8 @@ use clap::Parser;
 use jid::BareJid;
 use serde::Deserialize;
 use xmpp_ap_bridge::fetch::{FetchConfig, Fetcher};
-use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme, NS_PUBSUB};
-use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys, NoObjects};
+use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme, XmppObjects, NS_PUBSUB};
+use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys};
 use xmpp_ap_bridge::queue::{run_worker, WorkerConfig};
 use xmpp_ap_bridge::store::{GatewayStore, SqliteGatewayStore};
 use xmpp_social::component::{ComponentConfig, ComponentConnection};
@@ -132,7 +132,10 @@ async fn run(config: Config) -> Result<(), BoxError> {
         dyn_store.clone(),
         keys.clone(),
         fetcher.clone(),
-        Arc::new(NoObjects),
+        Arc::new(XmppObjects::new(
+            conn.clone(),
+            GatewayScheme::new(http_config.clone(), component.clone()),
+        )),
         tx,
     );
     let listener = tokio::net::TcpListener::bind(&config.http.bind).await?;

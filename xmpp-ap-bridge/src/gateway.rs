@@ -475,8 +475,19 @@ impl Gateway {
             tokio::select! {
                 stanza = stanzas.recv() => match stanza {
                     Ok(stanza) => {
-                        if let Stanza::Iq(Iq::Set { from: Some(from), to: Some(to), id, payload }) = &*stanza {
-                            self.on_iq_set(from, to, id, payload).await;
+                        match &*stanza {
+                            Stanza::Iq(Iq::Set { from: Some(from), to: Some(to), id, payload }) => {
+                                self.on_iq_set(from, to, id, payload).await;
+                            }
+                            // Items of virtual JIDs (the actor's outbox) are not served yet: say so
+                            // rather than leave the requester waiting.
+                            Stanza::Iq(Iq::Get { from: Some(from), to: Some(to), id, payload })
+                                if payload.is("pubsub", NS_PUBSUB) =>
+                            {
+                                self.answer(from, to, id, Err(DefinedCondition::FeatureNotImplemented))
+                                    .await;
+                            }
+                            _ => {}
                         }
                     }
                     Err(_) => stanzas = self.conn.incoming(),

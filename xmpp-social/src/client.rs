@@ -25,9 +25,9 @@ use xmpp_parsers::presence::Presence;
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
-use crate::connection::{Connection, ConnectionExt, Incoming, IqRequest, IqType};
+use crate::connection::{Connection, ConnectionExt, Incoming, IqRequest};
+use crate::driver;
 use crate::error::{Error, Result};
-use crate::xml::BuilderExt;
 
 /// How the client reaches and secures the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,46 +260,21 @@ impl Connection for XmppClient {
     }
 
     async fn send_iq(&self, request: IqRequest) -> Result<Option<Element>> {
-        let id = format!("xs-{:016x}", rand::random::<u64>());
-        let iq = match request.kind {
-            IqType::Get => Iq::Get {
-                from: None,
-                to: request.to.clone(),
-                id: id.clone(),
-                payload: request.payload,
-            },
-            IqType::Set => Iq::Set {
-                from: None,
-                to: request.to.clone(),
-                id: id.clone(),
-                payload: request.payload,
-            },
-        };
+        let id = driver::iq_id("xs");
         let (tx, rx) = oneshot::channel();
         self.shared
             .pending()
             .insert(id.clone(), (request.to.clone(), tx));
+        let timeout = request.timeout;
+        let iq = driver::request_iq(request, None, id.clone());
         if let Err(e) = self.send_stanza(iq.into()).await {
             self.shared.pending().remove(&id);
             return Err(e);
         }
-        let answer = match tokio::time::timeout(request.timeout, rx).await {
-            Ok(Ok(iq)) => iq,
-            Ok(Err(_)) => {
-                return Err(Error::Connection(
-                    "disconnected before the answer came".into(),
-                ))
-            }
-            Err(_) => {
-                self.shared.pending().remove(&id);
-                return Err(Error::Timeout(request.timeout));
-            }
-        };
-        match answer {
-            Iq::Result { payload, .. } => Ok(payload),
-            Iq::Error { error, .. } => Err(error.into()),
-            _ => Err(Error::Connection("unexpected IQ type in answer".into())),
-        }
+        driver::await_answer(rx, timeout, || {
+            self.shared.pending().remove(&id);
+        })
+        .await
     }
 
     fn incoming(&self) -> Incoming {
@@ -465,30 +440,17 @@ impl Driver {
     }
 
     fn disco_info(&self, shared: &Shared) -> Element {
-        let ns = "http://jabber.org/protocol/disco#info";
-        let mut features: Vec<String> = vec![ns.into(), "urn:xmpp:ping".into()];
-        features.extend(self.features.iter().cloned());
-        features.extend(
-            shared
-                .iq_namespaces
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .cloned(),
-        );
-        features.sort();
-        features.dedup();
-        let mut b = Element::builder("query", ns).append(
-            Element::builder("identity", ns)
-                .a("category", "client")
-                .a("type", "bot")
-                .a("name", "xmpp-social")
-                .build(),
-        );
-        for f in features {
-            b = b.append(Element::builder("feature", ns).a("var", f).build());
-        }
-        b.build()
+        let namespaces: Vec<String> = shared
+            .iq_namespaces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        driver::disco_info(
+            ("client", "bot", "xmpp-social"),
+            self.features.iter().cloned().chain(namespaces),
+        )
     }
 }
 

@@ -33,7 +33,8 @@ use xmpp_parsers::iq::Iq;
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
-use crate::connection::{Connection, Incoming, IqRequest, IqType};
+use crate::connection::{Connection, Incoming, IqRequest};
+use crate::driver;
 use crate::error::{Error, Result};
 use crate::xml::BuilderExt;
 
@@ -334,40 +335,19 @@ impl ComponentConnection {
             .to
             .clone()
             .ok_or_else(|| Error::InvalidArgument("a component IQ needs a recipient".into()))?;
-        let id = format!("xc-{:016x}", rand::random::<u64>());
-        let iq = match request.kind {
-            IqType::Get => Iq::Get {
-                from: Some(from),
-                to: Some(to.clone()),
-                id: id.clone(),
-                payload: request.payload,
-            },
-            IqType::Set => Iq::Set {
-                from: Some(from),
-                to: Some(to.clone()),
-                id: id.clone(),
-                payload: request.payload,
-            },
-        };
+        let id = driver::iq_id("xc");
         let (tx, rx) = oneshot::channel();
         self.shared.pending().insert(id.clone(), (to, tx));
+        let timeout = request.timeout;
+        let iq = driver::request_iq(request, Some(from), id.clone());
         if let Err(e) = self.send_stanza(iq.into()).await {
             self.shared.pending().remove(&id);
             return Err(e);
         }
-        let answer = match tokio::time::timeout(request.timeout, rx).await {
-            Ok(Ok(iq)) => iq,
-            Ok(Err(_)) => return Err(Error::Connection("disconnected before the answer".into())),
-            Err(_) => {
-                self.shared.pending().remove(&id);
-                return Err(Error::Timeout(request.timeout));
-            }
-        };
-        match answer {
-            Iq::Result { payload, .. } => Ok(payload),
-            Iq::Error { error, .. } => Err(error.into()),
-            _ => Err(Error::Connection("unexpected IQ type in answer".into())),
-        }
+        driver::await_answer(rx, timeout, || {
+            self.shared.pending().remove(&id);
+        })
+        .await
     }
 }
 
@@ -642,24 +622,15 @@ impl Driver {
     }
 
     fn disco_info(&self) -> Element {
-        let ns = "http://jabber.org/protocol/disco#info";
-        let mut features: Vec<String> = vec![ns.into(), "urn:xmpp:ping".into()];
-        features.extend(self.config.features.iter().cloned());
-        features.extend(self.iq_namespaces.iter().cloned());
-        features.sort();
-        features.dedup();
         let (category, kind, name) = &self.config.identity;
-        let mut b = Element::builder("query", ns).append(
-            Element::builder("identity", ns)
-                .a("category", category.as_str())
-                .a("type", kind.as_str())
-                .a("name", name.as_str())
-                .build(),
-        );
-        for f in features {
-            b = b.append(Element::builder("feature", ns).a("var", f).build());
-        }
-        b.build()
+        driver::disco_info(
+            (category, kind, name),
+            self.config
+                .features
+                .iter()
+                .chain(self.iq_namespaces.iter())
+                .cloned(),
+        )
     }
 }
 

@@ -6,6 +6,8 @@ pub mod client;
 #[cfg(feature = "tokio-xmpp")]
 pub mod component;
 pub mod connection;
+#[cfg(feature = "tokio-xmpp")]
+mod driver;
 pub mod error;
 pub mod events;
 pub mod forms;

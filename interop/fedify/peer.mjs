@@ -177,114 +177,94 @@ async function remoteActor(ctx, target) {
 const followIds = new Map(); // target -> Follow id
 const likeIds = new Map(); // object -> Like id
 
+const newId = () => new URL(`${origin}/activities/${++counter}`);
+
+// Resolves the actor at `target` and sends it the activity `make(actor, me)` builds; returns the
+// activity's id.
+async function sendTo(target, make) {
+  const ctx = ctxFor();
+  const actor = await remoteActor(ctx, target);
+  const activity = make(actor, ctx.getActorUri(user));
+  await ctx.sendActivity({ identifier: user }, actor, activity);
+  return activity.id.href;
+}
+
+// A new Note of ours, kept for the object and outbox dispatchers, and its Create.
+function newNote(fields) {
+  const n = String(++counter);
+  const note = new Note({
+    id: new URL(`${origin}/notes/${n}`),
+    attribution: new URL(`${origin}/users/${user}`),
+    published: Temporal.Now.instant(),
+    ...fields,
+  });
+  notes.set(n, note);
+  const create = new Create({ id: new URL(`${note.id.href}#create`), actor: note.attributionId, object: note });
+  return { note, create };
+}
+
 const control = {
   async follow(body) {
-    const ctx = ctxFor();
-    const actor = await remoteActor(ctx, body.target);
-    const id = new URL(`${origin}/activities/${++counter}`);
-    followIds.set(body.target, id);
-    await ctx.sendActivity(
-      { identifier: user },
-      actor,
-      new Follow({ id, actor: ctx.getActorUri(user), object: actor.id }),
-    );
-    return { id: id.href };
+    const id = await sendTo(body.target, (actor, me) => {
+      const follow = new Follow({ id: newId(), actor: me, object: actor.id });
+      followIds.set(body.target, follow.id);
+      return follow;
+    });
+    return { id };
   },
   async unfollow(body) {
-    const ctx = ctxFor();
-    const actor = await remoteActor(ctx, body.target);
-    const followId = followIds.get(body.target);
-    await ctx.sendActivity(
-      { identifier: user },
-      actor,
-      new Undo({
-        id: new URL(`${origin}/activities/${++counter}`),
-        actor: ctx.getActorUri(user),
-        object: new Follow({ id: followId, actor: ctx.getActorUri(user), object: actor.id }),
-      }),
-    );
+    await sendTo(body.target, (actor, me) => new Undo({
+      id: newId(),
+      actor: me,
+      object: new Follow({ id: followIds.get(body.target), actor: me, object: actor.id }),
+    }));
     return {};
   },
   async post(body) {
-    const ctx = ctxFor();
-    const n = ++counter;
-    const note = new Note({
-      id: new URL(`${origin}/notes/${n}`),
-      attribution: ctx.getActorUri(user),
+    const { note, create } = newNote({
       content: body.content,
       to: new URL("https://www.w3.org/ns/activitystreams#Public"),
-      published: Temporal.Now.instant(),
     });
-    notes.set(String(n), note);
-    await ctx.sendActivity(
-      { identifier: user },
-      "followers",
-      new Create({ id: new URL(`${origin}/notes/${n}#create`), actor: ctx.getActorUri(user), object: note }),
-    );
+    await ctxFor().sendActivity({ identifier: user }, "followers", create);
     return { id: note.id.href };
   },
   async reply(body) {
-    const ctx = ctxFor();
-    const actor = await remoteActor(ctx, body.target);
-    const n = ++counter;
-    const note = new Note({
-      id: new URL(`${origin}/notes/${n}`),
-      attribution: ctx.getActorUri(user),
-      content: body.content,
-      replyTarget: new URL(body.inReplyTo),
-      to: actor.id,
-      published: Temporal.Now.instant(),
+    let id;
+    await sendTo(body.target, (actor) => {
+      const { note, create } = newNote({
+        content: body.content,
+        replyTarget: new URL(body.inReplyTo),
+        to: actor.id,
+      });
+      id = note.id.href;
+      return create;
     });
-    notes.set(String(n), note);
-    await ctx.sendActivity(
-      { identifier: user },
-      actor,
-      new Create({ id: new URL(`${origin}/notes/${n}#create`), actor: ctx.getActorUri(user), object: note }),
-    );
-    return { id: note.id.href };
+    return { id };
   },
   async like(body) {
-    const ctx = ctxFor();
-    const actor = await remoteActor(ctx, body.target);
-    const id = new URL(`${origin}/activities/${++counter}`);
-    likeIds.set(body.object, id);
-    await ctx.sendActivity(
-      { identifier: user },
-      actor,
-      new Like({ id, actor: ctx.getActorUri(user), object: new URL(body.object) }),
-    );
-    return { id: id.href };
+    const id = await sendTo(body.target, (_actor, me) => {
+      const like = new Like({ id: newId(), actor: me, object: new URL(body.object) });
+      likeIds.set(body.object, like.id);
+      return like;
+    });
+    return { id };
   },
   async "undo-like"(body) {
-    const ctx = ctxFor();
-    const actor = await remoteActor(ctx, body.target);
-    const likeId = likeIds.get(body.object);
-    await ctx.sendActivity(
-      { identifier: user },
-      actor,
-      new Undo({
-        id: new URL(`${origin}/activities/${++counter}`),
-        actor: ctx.getActorUri(user),
-        object: new Like({ id: likeId, actor: ctx.getActorUri(user), object: new URL(body.object) }),
-      }),
-    );
+    await sendTo(body.target, (_actor, me) => new Undo({
+      id: newId(),
+      actor: me,
+      object: new Like({ id: likeIds.get(body.object), actor: me, object: new URL(body.object) }),
+    }));
     return {};
   },
   async react(body) {
-    const ctx = ctxFor();
-    const actor = await remoteActor(ctx, body.target);
-    const id = new URL(`${origin}/activities/${++counter}`);
-    await ctx.sendActivity(
-      { identifier: user },
-      actor,
-      new EmojiReact({
-        id,
-        actor: ctx.getActorUri(user),
-        object: new URL(body.object),
-        content: body.emoji,
-      }),
-    );
-    return { id: id.href };
+    const id = await sendTo(body.target, (_actor, me) => new EmojiReact({
+      id: newId(),
+      actor: me,
+      object: new URL(body.object),
+      content: body.emoji,
+    }));
+    return { id };
   },
 };
 

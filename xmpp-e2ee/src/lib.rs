@@ -2,4 +2,8 @@
 
 pub mod files;
 pub mod omemo;
+#[cfg(feature = "openpgp")]
+pub mod ox;
+pub mod pte;
 pub mod sce;
+pub mod signing;

@@ -1,0 +1,3 @@
+//! Pubsub targeted encryption (XEP-0477).
+//!
+//! Work in progress.

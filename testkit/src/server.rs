@@ -21,6 +21,8 @@ pub(crate) const DOMAIN: &str = "localhost";
 pub(crate) const PUBSUB_DOMAIN: &str = "pubsub.localhost";
 /// The external component (XEP-0114) domain of every test server.
 pub(crate) const COMPONENT_DOMAIN: &str = "ap.localhost";
+/// The XEP-0065 SOCKS5 bytestreams proxy (Prosody's `mod_proxy65`).
+pub(crate) const PROXY65_DOMAIN: &str = "proxy.localhost";
 /// The XEP-0363 HTTP upload service (Prosody's `mod_http_file_share`).
 pub(crate) const UPLOAD_DOMAIN: &str = "upload.localhost";
 /// The largest file the upload service accepts (2 GiB).
@@ -83,6 +85,8 @@ pub(crate) struct Ports {
     pub dist: Option<u16>,
     /// Plain HTTP on loopback serving XEP-0363 uploads (Prosody only).
     pub http: Option<u16>,
+    /// The XEP-0065 SOCKS5 proxy's listener (Prosody only).
+    pub proxy65: Option<u16>,
 }
 
 /// The per-kind driver of a running server.
@@ -214,12 +218,13 @@ impl Server {
         let path = dir.path().to_path_buf();
         let ports = match kind {
             ServerKind::Prosody => {
-                let p = free_ports(3)?;
+                let p = free_ports(4)?;
                 Ports {
                     c2s: p[0],
                     component: p[1],
                     dist: None,
                     http: Some(p[2]),
+                    proxy65: Some(p[3]),
                 }
             }
             ServerKind::Ejabberd => {
@@ -229,6 +234,7 @@ impl Server {
                     component: p[1],
                     dist: Some(p[2]),
                     http: None,
+                    proxy65: None,
                 }
             }
         };
@@ -323,6 +329,7 @@ impl Server {
                 && accepts(self.ports.c2s)
                 && accepts(self.ports.component)
                 && self.ports.http.is_none_or(accepts)
+                && self.ports.proxy65.is_none_or(accepts)
             {
                 return Ok(());
             }
@@ -374,6 +381,18 @@ impl Server {
     /// The loopback address of the HTTP server behind [`Server::http_upload_service`].
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.ports.http.map(loopback)
+    }
+
+    /// The XEP-0065 SOCKS5 bytestreams proxy, `proxy.localhost`, when the server has one: Prosody runs
+    /// `mod_proxy65` listening on a loopback port and advertising `127.0.0.1` as its host; ejabberd has
+    /// none here (`None`). Clients are expected to find it by service discovery; this is for checks.
+    pub fn proxy65_service(&self) -> Option<&str> {
+        self.ports.proxy65.map(|_| PROXY65_DOMAIN)
+    }
+
+    /// The loopback address of the SOCKS5 listener behind [`Server::proxy65_service`].
+    pub fn proxy65_addr(&self) -> Option<SocketAddr> {
+        self.ports.proxy65.map(loopback)
     }
 
     /// The external component's domain: `ap.localhost`.

@@ -15,6 +15,11 @@
 //! virtual JIDs (`name\40host@ap.example.org`) in the post's comments node, whose publish model must be
 //! `open` (XEP-0277's comments node configuration). Likes and reactions go to the post's XEP-0470
 //! attachments node, which the post's publisher creates (open publishing).
+//!
+//! ejabberd's PEP nodes default to `pubsub#presence_based_delivery = true`: notifications go only to
+//! subscribers with an online client session, which a component never has, so nothing published on
+//! such a node reaches the gateway. [`federated_blog_config`] is the configuration a blog owner applies
+//! (on top of XEP-0277's) to federate a blog on any server.
 
 use std::sync::Arc;
 
@@ -62,6 +67,16 @@ pub enum GatewayError {
     /// A remote actor could not be reached or read.
     #[error("remote actor: {0}")]
     Remote(String),
+}
+
+/// What a blog node needs to be federated through the gateway, to apply with
+/// [`PubSubExt::configure_node`] on top of XEP-0277's configuration: `open` access (the component
+/// reads and subscribes) and `presence_based_delivery` off (the component has no presence; ejabberd's
+/// PEP default would withhold every notification from it).
+pub fn federated_blog_config() -> xmpp_social::pubsub::NodeConfig {
+    xmpp_social::pubsub::NodeConfig::new()
+        .access_model(xmpp_social::pubsub::AccessModel::Open)
+        .set("pubsub#presence_based_delivery", "false")
 }
 
 /// The pubsub namespace (requests the component handles for virtual JIDs).

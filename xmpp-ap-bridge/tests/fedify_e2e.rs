@@ -1,5 +1,6 @@
 //! End to end: a Fedify actor (interop/fedify/peer.mjs, an independent ActivityPub implementation)
-//! and alice on a real Prosody, through the gateway (HTTP side, delivery worker, XMPP component).
+//! and alice on a real Prosody and a real ejabberd (one test each), through the gateway (HTTP side,
+//! delivery worker, XMPP component).
 //!
 //! Fedify follows alice's blog and gets Accept; alice posts and Fedify receives a Create(Note) it
 //! verified; Fedify replies, likes and reacts, and alice sees the comment in the comments node and the
@@ -20,7 +21,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use xmpp_ap_bridge::fetch::{FetchConfig, Fetcher};
-use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme, XmppObjects, NS_PUBSUB};
+use xmpp_ap_bridge::gateway::{
+    federated_blog_config, Gateway, GatewayScheme, XmppObjects, NS_PUBSUB,
+};
 use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys};
 use xmpp_ap_bridge::queue::{run_worker, WorkerConfig};
 use xmpp_ap_bridge::store::{GatewayStore, SqliteGatewayStore};
@@ -155,10 +158,10 @@ impl Fedify {
     }
 }
 
-async fn start_prosody() -> Server {
-    tokio::task::spawn_blocking(|| {
-        Server::start(ServerKind::Prosody, &[("alice", PW), ("bob", PW)])
-            .unwrap_or_else(|e| panic!("Prosody did not start: {e}"))
+async fn start_server(kind: ServerKind) -> Server {
+    tokio::task::spawn_blocking(move || {
+        Server::start(kind, &[("alice", PW), ("bob", PW)])
+            .unwrap_or_else(|e| panic!("{} did not start: {e}", kind.name()))
     })
     .await
     .unwrap()
@@ -245,9 +248,22 @@ fn post_entry(title: &str, body: &str) -> Entry {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fedify_follows_reads_answers_likes_alice_blog() {
+async fn fedify_and_alice_blog_on_prosody() {
+    blog_scenario(ServerKind::Prosody).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fedify_and_alice_blog_on_ejabberd() {
+    blog_scenario(ServerKind::Ejabberd).await;
+}
+
+async fn blog_scenario(kind: ServerKind) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let fedify = start_fedify().await;
-    let server = start_prosody().await;
+    let server = start_server(kind).await;
     let gateway = start_gateway(&server).await;
     let alice = XmppClient::connect_plaintext_loopback(
         &format!("alice@{}", server.domain()),
@@ -260,6 +276,10 @@ async fn fedify_follows_reads_answers_likes_alice_blog() {
         .create_blog_node(None, None, AccessModel::Open)
         .await
         .unwrap();
+    alice
+        .configure_node(None, NS_MICROBLOG, &federated_blog_config())
+        .await
+        .unwrap_or_else(|e| panic!("{}: federation config refused: {e}", kind.name()));
 
     // Fedify follows alice's blog and gets Accept.
     let alice_actor = format!("{}/actor/alice@{}", gateway.base, server.domain());
@@ -369,10 +389,24 @@ async fn fedify_follows_reads_answers_likes_alice_blog() {
         .trim_start_matches("http://")
         .replace(':', "\\3a");
     let virtual_jid = format!("fed\\40{fed_host}@{}", server.component_domain());
+    // The author is the virtual JID; so is the publisher where the server reports publishers
+    // (Prosody does, ejabberd only with `itemreply = publisher`).
     assert_eq!(
-        comment.publisher.map(|p| p.to_bare().to_string()),
-        Some(virtual_jid.clone())
+        comment
+            .entry
+            .authors
+            .first()
+            .and_then(|a| a.jid())
+            .map(|j| j.to_string()),
+        Some(virtual_jid.clone()),
+        "{xml}"
     );
+    if kind == ServerKind::Prosody || comment.publisher.is_some() {
+        assert_eq!(
+            comment.publisher.map(|p| p.to_bare().to_string()),
+            Some(virtual_jid.clone())
+        );
+    }
 
     // Likes and reactions become XEP-0470 attachments of the virtual JID.
     alice.create_attachments_node(&item).await.unwrap();

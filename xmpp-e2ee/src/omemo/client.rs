@@ -8,7 +8,9 @@
 //!
 //! The manager sits behind a `std::sync::Mutex` that is never held across an `.await`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -20,7 +22,7 @@ use xmpp_social::Connection;
 
 use super::error::OmemoError;
 use super::manager::{Action, Encryption, ManagerError, OmemoConfig, OmemoManager};
-use super::pep::OmemoPepExt;
+use super::pep::{device_list_in_event, devices_node, OmemoPepExt};
 use super::profile::Profile;
 use super::store::{DeviceAddress, OmemoStore};
 use super::trust::TrustLevel;
@@ -35,6 +37,9 @@ const NS_CLIENT: &str = "jabber:client";
 /// XEP-0280 namespace.
 pub const NS_CARBONS: &str = "urn:xmpp:carbons:2";
 const NS_FORWARD: &str = "urn:xmpp:forward:0";
+const NS_PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+/// At most this many device lists are remembered as fresh (the oldest entries are dropped first).
+const MAX_FRESH_LISTS: usize = 4096;
 
 /// The plaintext body sent beside encrypted content, for clients without OMEMO.
 pub const FALLBACK_BODY: &str =
@@ -89,6 +94,8 @@ pub struct DecryptedMessage {
 pub struct OmemoClient<C, S: OmemoStore> {
     conn: C,
     manager: Arc<Mutex<OmemoManager<S>>>,
+    /// When each (profile, bare JID) device list was last fetched or pushed.
+    fresh: Arc<Mutex<HashMap<(Profile, String), Instant>>>,
 }
 
 impl<C: Clone, S: OmemoStore> Clone for OmemoClient<C, S> {
@@ -96,6 +103,7 @@ impl<C: Clone, S: OmemoStore> Clone for OmemoClient<C, S> {
         OmemoClient {
             conn: self.conn.clone(),
             manager: Arc::clone(&self.manager),
+            fresh: Arc::clone(&self.fresh),
         }
     }
 }
@@ -145,6 +153,7 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
         Ok(OmemoClient {
             conn,
             manager: Arc::new(Mutex::new(manager)),
+            fresh: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -189,10 +198,34 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
             .await?;
         let own = bare(&self.own_bare());
         self.manager()?.apply_device_list(&own, &list)?;
+        self.mark_fresh(profile, own)?;
         Ok(())
     }
 
-    /// Fetches `jid`'s device list in `profile` and applies it.
+    fn mark_fresh(&self, profile: Profile, jid: String) -> ClientResult<()> {
+        let mut fresh = self.fresh.lock().map_err(|_| ClientError::Poisoned)?;
+        if fresh.len() >= MAX_FRESH_LISTS && !fresh.contains_key(&(profile, jid.clone())) {
+            if let Some(oldest) = fresh
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(k, _)| k.clone())
+            {
+                fresh.remove(&oldest);
+            }
+        }
+        fresh.insert((profile, jid), Instant::now());
+        Ok(())
+    }
+
+    fn is_fresh(&self, profile: Profile, jid: &str) -> ClientResult<bool> {
+        let ttl = self.manager()?.config().device_list_ttl;
+        let fresh = self.fresh.lock().map_err(|_| ClientError::Poisoned)?;
+        Ok(fresh
+            .get(&(profile, jid.to_owned()))
+            .is_some_and(|t| t.elapsed() < ttl))
+    }
+
+    /// Fetches `jid`'s device list in `profile` and applies it (always, whatever its age).
     pub async fn refresh_devices(&self, profile: Profile, jid: &BareJid) -> ClientResult<()> {
         let own = *jid == self.own_bare();
         let peer = Jid::from(jid.clone());
@@ -201,7 +234,40 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
             .device_list(if own { None } else { Some(&peer) }, profile)
             .await?;
         self.manager()?.apply_device_list(&bare(jid), &list)?;
+        self.mark_fresh(profile, bare(jid))?;
         Ok(())
+    }
+
+    /// Applies a device list pushed by PEP (a XEP-0060 notification in `message`), when `message` is
+    /// one: returns whether it was. Only the list's owner (the notification's bare `from`; none means
+    /// the own account) is updated. Applications that announce `urn:xmpp:omemo:2:devices+notify` /
+    /// `eu.siacs.conversations.axolotl.devicelist+notify` (XEP-0115) get such pushes from their
+    /// contacts; [`handle_message`](Self::handle_message) calls this too.
+    pub fn handle_device_list_push(&self, message: &Message) -> ClientResult<bool> {
+        let Some(event) = message
+            .payloads
+            .iter()
+            .find(|p| p.is("event", NS_PUBSUB_EVENT))
+        else {
+            return Ok(false);
+        };
+        let Some(items) = event.get_child("items", NS_PUBSUB_EVENT) else {
+            return Ok(false);
+        };
+        let node = items.attr("node").unwrap_or_default();
+        let profiles = self.manager()?.config().profiles.clone();
+        let Some(profile) = profiles.into_iter().find(|p| devices_node(*p) == node) else {
+            return Ok(false);
+        };
+        let owner = message
+            .from
+            .as_ref()
+            .map(|f| f.to_bare())
+            .unwrap_or_else(|| self.own_bare());
+        let list = device_list_in_event(items, profile)?;
+        self.manager()?.apply_device_list(&bare(&owner), &list)?;
+        self.mark_fresh(profile, bare(&owner))?;
+        Ok(true)
     }
 
     /// Fetches the bundle of one device and builds a session with it.
@@ -225,7 +291,9 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
             if jids.contains(&s) {
                 continue;
             }
-            self.refresh_devices(profile, jid).await?;
+            if !self.is_fresh(profile, &s)? {
+                self.refresh_devices(profile, jid).await?;
+            }
             jids.push(s);
         }
         let targets: Vec<&str> = jids.iter().map(String::as_str).collect();
@@ -326,6 +394,9 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
         &self,
         message: &Message,
     ) -> ClientResult<Option<DecryptedMessage>> {
+        if self.handle_device_list_push(message)? {
+            return Ok(None);
+        }
         let carbon = self.unwrap_carbon(message)?;
         let message = carbon.as_ref().unwrap_or(message);
         let Some(el) = find_encrypted(message) else {

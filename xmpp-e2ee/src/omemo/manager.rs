@@ -8,6 +8,7 @@
 //! device list). [`super::OmemoClient`] is the async driver that performs them over a `Connection`.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use super::error::OmemoError;
 use super::keys::{Bundle, DeviceKeys};
@@ -36,6 +37,15 @@ pub struct OmemoConfig {
     /// gets no more keys until it speaks again. A live device answers at least every
     /// [`HEARTBEAT_COUNTER`] messages (heartbeats), so the default of 300 only catches dead devices.
     pub stale_after: u32,
+    /// How long [`OmemoClient`](super::client::OmemoClient) reuses a fetched device list before
+    /// fetching it again when encrypting. PEP notifications of device lists (see
+    /// [`OmemoClient::handle_device_list_push`](super::client::OmemoClient::handle_device_list_push))
+    /// and messages from unknown devices update a list sooner. The default, `Duration::ZERO`, fetches
+    /// before every message: a longer time saves two round trips per message but, unless the
+    /// application receives the notifications (it announces `+notify` in XEP-0115 caps, or subscribes
+    /// to its contacts' device-list nodes), a device added meanwhile gets no key until the list is
+    /// fetched again.
+    pub device_list_ttl: Duration,
 }
 
 impl Default for OmemoConfig {
@@ -46,6 +56,7 @@ impl Default for OmemoConfig {
             label: None,
             prekeys: 100,
             stale_after: 300,
+            device_list_ttl: Duration::ZERO,
         }
     }
 }

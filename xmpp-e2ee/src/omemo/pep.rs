@@ -115,13 +115,31 @@ fn wrong_profile(what: &'static str) -> Error {
 }
 
 fn device_list_of(items: &[Item], profile: Profile) -> Result<DeviceList> {
+    let items: Vec<(&str, Option<&Element>)> = items
+        .iter()
+        .map(|i| (i.id.as_str(), i.payload.as_ref()))
+        .collect();
+    device_list_in(&items, profile)
+}
+
+/// The device list carried by a PEP notification's `<items/>` (XEP-0060 event) for `profile`'s node.
+pub(crate) fn device_list_in_event(items: &Element, profile: Profile) -> Result<DeviceList> {
+    let items: Vec<(&str, Option<&Element>)> = items
+        .children()
+        .filter(|c| c.name() == "item")
+        .map(|i| (i.attr("id").unwrap_or_default(), i.children().next()))
+        .collect();
+    device_list_in(&items, profile)
+}
+
+fn device_list_in(items: &[(&str, Option<&Element>)], profile: Profile) -> Result<DeviceList> {
     // `current` is the item to read; a list published under another id is accepted when it is the only
     // one (some clients do so).
     let item = items
         .iter()
-        .find(|i| i.id == ITEM_CURRENT)
+        .find(|(id, _)| *id == ITEM_CURRENT)
         .or_else(|| items.last());
-    let Some(payload) = item.and_then(|i| i.payload.as_ref()) else {
+    let Some(payload) = item.and_then(|(_, payload)| *payload) else {
         return Ok(DeviceList {
             profile,
             devices: Vec::new(),

@@ -248,8 +248,8 @@ async fn ox_on(kind: ServerKind) {
         .rotate_node_secret(
             None,
             NODE,
-            &[bob_bare.clone()],
-            &[carol_bare.clone()],
+            std::slice::from_ref(&bob_bare),
+            std::slice::from_ref(&carol_bare),
             Some("bye"),
         )
         .await

@@ -14,6 +14,8 @@
 //   POST /_control/like       {target, object}                     Like
 //   POST /_control/react      {target, object, emoji}              EmojiReact
 //   POST /_control/undo-like  {target, object}                     Undo(Like)
+//   POST /_control/update     {id, content}  Update(Note) of one of our notes (same id) to the followers
+//   POST /_control/delete     {id}           Delete(Tombstone) of one of our notes to the followers
 //
 // `target` is always an actor URL (Fedify's WebFinger client is https-only). One JSON line per event is
 // also printed on stdout; the first line is {"event":"ready", ...}.
@@ -29,13 +31,16 @@ import {
 import {
   Accept,
   Create,
+  Delete,
   EmojiReact,
   Endpoints,
   Follow,
   Like,
   Note,
   Person,
+  Tombstone,
   Undo,
+  Update,
 } from "@fedify/vocab";
 
 const args = process.argv.slice(2);
@@ -203,6 +208,14 @@ function newNote(fields) {
   return { note, create };
 }
 
+// The key in `notes` of one of our note URLs (fails on anything else).
+function noteKey(id) {
+  const prefix = `${origin}/notes/`;
+  const key = typeof id === "string" && id.startsWith(prefix) ? id.slice(prefix.length) : null;
+  if (key == null || !notes.has(key)) throw new Error(`not one of our notes: ${id}`);
+  return key;
+}
+
 const control = {
   async follow(body) {
     const id = await sendTo(body.target, (actor, me) => {
@@ -227,6 +240,31 @@ const control = {
     });
     await ctxFor().sendActivity({ identifier: user }, "followers", create);
     return { id: note.id.href };
+  },
+  async update(body) {
+    const key = noteKey(body.id);
+    const old = notes.get(key);
+    const note = old.clone({
+      content: body.content,
+      updated: Temporal.Now.instant(),
+    });
+    notes.set(key, note);
+    const update = new Update({ id: newId(), actor: note.attributionId, object: note });
+    await ctxFor().sendActivity({ identifier: user }, "followers", update);
+    return { id: update.id.href };
+  },
+  async delete(body) {
+    const key = noteKey(body.id);
+    const note = notes.get(key);
+    notes.delete(key);
+    const del = new Delete({
+      id: newId(),
+      actor: note.attributionId,
+      to: new URL("https://www.w3.org/ns/activitystreams#Public"),
+      object: new Tombstone({ id: note.id }),
+    });
+    await ctxFor().sendActivity({ identifier: user }, "followers", del);
+    return { id: del.id.href };
   },
   async reply(body) {
     let id;

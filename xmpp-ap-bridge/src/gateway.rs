@@ -291,11 +291,54 @@ pub enum Effect {
         from: BareJid,
         /// The item id.
         item_id: String,
+        /// The remote object's id (the item is recorded as the actor's, for later edits and
+        /// retractions).
+        object: String,
         /// The entry.
         entry: Box<Entry>,
     },
+    /// Retract a post of a followed remote actor from its XMPP subscribers (a XEP-0060 retract
+    /// notification from the actor's virtual JID). Done only when the store records the item as
+    /// published by that same virtual JID.
+    RetractFromSubscribers {
+        /// The remote actor.
+        actor: String,
+        /// The virtual JID.
+        from: BareJid,
+        /// The item id.
+        item_id: String,
+        /// The deleted object's id.
+        object: String,
+    },
     /// Nothing to do (with the reason, for logs).
     Ignore(String),
+}
+
+/// Whether the virtual JID `from` may publish (or edit) item `item_id` of a remote object, given
+/// what the store recorded for that object (`(service, node, item)`): a new object, or one this
+/// same virtual JID published under the same item id.
+pub fn may_publish(
+    recorded: Option<&(String, String, String)>,
+    from: &BareJid,
+    item_id: &str,
+) -> bool {
+    match recorded {
+        None => true,
+        Some(_) => may_retract(recorded, from, item_id),
+    }
+}
+
+/// Whether the virtual JID `from` may retract item `item_id` of a remote object: only when the
+/// store recorded that object as published by `from` under that item id (a `Delete` by another
+/// actor, or of an object never seen, changes nothing).
+pub fn may_retract(
+    recorded: Option<&(String, String, String)>,
+    from: &BareJid,
+    item_id: &str,
+) -> bool {
+    recorded.is_some_and(|(service, node, item)| {
+        service == from.as_str() && node == NS_MICROBLOG && item == item_id
+    })
 }
 
 /// What an accepted inbound activity means (sans-IO).
@@ -350,11 +393,26 @@ pub fn plan_inbound(
                     actor: activity.actor.clone(),
                     from,
                     item_id: post.item_id.clone(),
+                    object: activity.object_id().unwrap_or_default().to_owned(),
                     entry: Box::new(post.entry),
                 }],
                 None => vec![Effect::Ignore("unmappable actor".into())],
             },
         },
+        // A remote object deleted: only objects mirrored on the gateway's domain (the origin check
+        // of the conversion already refused other origins; the driver checks the item is this
+        // actor's).
+        Incoming::Retract { item } if item.service.domain() == scheme.gateway.domain() => {
+            match (scheme.virtual_jid(&activity.actor), activity.object_id()) {
+                (Some(from), Some(object)) => vec![Effect::RetractFromSubscribers {
+                    actor: activity.actor.clone(),
+                    from,
+                    item_id: item.item,
+                    object: object.to_owned(),
+                }],
+                _ => vec![Effect::Ignore("unmappable Delete".into())],
+            }
+        }
         Incoming::FollowAccepted { actor, .. } => vec![Effect::FollowAccepted { actor }],
         Incoming::Attachment { target, by, change } => vec![Effect::Attach { by, target, change }],
         other => vec![Effect::Ignore(format!("not acted upon: {other:?}"))],
@@ -701,6 +759,33 @@ impl Gateway {
         Ok(())
     }
 
+    /// Sends one XEP-0060 notification of the virtual JID `from`'s microblog node (`child`: an `item`
+    /// or a `retract`) to the XMPP subscribers of the remote `actor`.
+    async fn notify_subscribers(
+        &self,
+        actor: &str,
+        from: &BareJid,
+        child: Element,
+    ) -> Result<(), GatewayError> {
+        let event = Element::builder("event", NS_PUBSUB_EVENT)
+            .append(
+                Element::builder("items", NS_PUBSUB_EVENT)
+                    .a("node", NS_MICROBLOG)
+                    .append(child)
+                    .build(),
+            )
+            .build();
+        for jid in self.store.subscribers(actor)?.into_iter().take(10_000) {
+            let Ok(to) = BareJid::new(&jid) else { continue };
+            let mut message = Message::new(Some(to.into()));
+            message.from = Some(from.clone().into());
+            message.type_ = MessageType::Headline;
+            message.payloads.push(event.clone());
+            self.conn.send_stanza(message.into()).await?;
+        }
+        Ok(())
+    }
+
     /// Performs effects in order.
     pub async fn perform(&self, effects: Vec<Effect>) -> Result<(), GatewayError> {
         for effect in effects {
@@ -772,28 +857,39 @@ impl Gateway {
                     actor,
                     from,
                     item_id,
+                    object,
                     entry,
                 } => {
+                    let recorded = self.store.item_of(&object)?;
+                    if !may_publish(recorded.as_ref(), &from, &item_id) {
+                        tracing::info!(%actor, %object, "edit of another actor's object refused");
+                        continue;
+                    }
+                    if recorded.is_none() && !object.is_empty() {
+                        self.store
+                            .map_item(from.as_str(), NS_MICROBLOG, &item_id, &object)?;
+                    }
                     let item = Element::builder("item", NS_PUBSUB_EVENT)
                         .a("id", item_id.as_str())
                         .append(Element::from(&*entry))
                         .build();
-                    let event = Element::builder("event", NS_PUBSUB_EVENT)
-                        .append(
-                            Element::builder("items", NS_PUBSUB_EVENT)
-                                .a("node", NS_MICROBLOG)
-                                .append(item)
-                                .build(),
-                        )
-                        .build();
-                    for jid in self.store.subscribers(&actor)?.into_iter().take(10_000) {
-                        let Ok(to) = BareJid::new(&jid) else { continue };
-                        let mut message = Message::new(Some(to.into()));
-                        message.from = Some(from.clone().into());
-                        message.type_ = MessageType::Headline;
-                        message.payloads.push(event.clone());
-                        self.conn.send_stanza(message.into()).await?;
+                    self.notify_subscribers(&actor, &from, item).await?;
+                }
+                Effect::RetractFromSubscribers {
+                    actor,
+                    from,
+                    item_id,
+                    object,
+                } => {
+                    let recorded = self.store.item_of(&object)?;
+                    if !may_retract(recorded.as_ref(), &from, &item_id) {
+                        tracing::info!(%actor, %object, "Delete of an object not published by its actor ignored");
+                        continue;
                     }
+                    let retract = Element::builder("retract", NS_PUBSUB_EVENT)
+                        .a("id", item_id.as_str())
+                        .build();
+                    self.notify_subscribers(&actor, &from, retract).await?;
                 }
                 Effect::Ignore(reason) => tracing::debug!(%reason, "activity ignored"),
             }
@@ -936,6 +1032,20 @@ mod tests {
             .jid_for_actor("http://127.0.0.1:8080/_ap/actor/alice@localhost")
             .unwrap();
         assert_eq!(alice.as_str(), "alice@localhost");
+    }
+
+    #[test]
+    fn only_the_publisher_edits_or_retracts() {
+        let fed = BareJid::new("fed\\40h@ap.localhost").unwrap();
+        let other = BareJid::new("eve\\40h@ap.localhost").unwrap();
+        let mine = (fed.to_string(), NS_MICROBLOG.to_owned(), "ap-1".to_owned());
+        assert!(may_publish(None, &fed, "ap-1"));
+        assert!(may_publish(Some(&mine), &fed, "ap-1"));
+        assert!(!may_publish(Some(&mine), &other, "ap-1"));
+        assert!(may_retract(Some(&mine), &fed, "ap-1"));
+        assert!(!may_retract(Some(&mine), &other, "ap-1"));
+        assert!(!may_retract(Some(&mine), &fed, "ap-2"));
+        assert!(!may_retract(None, &fed, "ap-1"));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use xmpp_social::client::XmppClient;
 use xmpp_social::component::{ComponentConfig, ComponentConnection};
 use xmpp_social::microblog::NS_MICROBLOG;
 use xmpp_social::microblog::{comments_node_name, Entry, MicroblogExt, PostOptions, Text};
-use xmpp_social::pubsub::{AccessModel, PubSubEvent, PubSubExt};
+use xmpp_social::pubsub::{AccessModel, PubSubEvent, PubSubEvents, PubSubExt};
 use xmpp_testkit::{Server, ServerKind};
 
 const PW: &str = "secret-pw";
@@ -237,6 +237,21 @@ async fn start_gateway(server: &Server) -> GatewayUnderTest {
         store,
         _dir: dir,
     }
+}
+
+/// The next notification of `from`'s microblog node.
+async fn next_blog_event(events: &mut PubSubEvents, from: &Jid, what: &str) -> PubSubEvent {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(event) = events.next().await {
+                if event.service() == from && event.node() == Some(NS_MICROBLOG) {
+                    return event;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("bob received no {what} from the Fedify actor's virtual JID"))
 }
 
 fn post_entry(title: &str, body: &str) -> Entry {
@@ -516,25 +531,39 @@ async fn blog_scenario(kind: ServerKind) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(accepted, "Fedify's Accept of bob's Follow was not recorded");
-    fedify
+    let note = fedify
         .control("post", json!({"content": "<p>Hello XMPP readers</p>"}))
         .await;
-    let got = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            if let Ok(PubSubEvent::Items {
-                service,
-                node,
-                items,
-            }) = events.next().await
-            {
-                if service == fed_jid && node == NS_MICROBLOG {
-                    return items;
-                }
-            }
-        }
-    })
-    .await
-    .expect("bob received no item from the Fedify actor's virtual JID");
+    let note_id = note["id"].as_str().unwrap().to_owned();
+    let PubSubEvent::Items { items: got, .. } =
+        next_blog_event(&mut events, &fed_jid, "item").await
+    else {
+        panic!("not an item notification")
+    };
     let xml = String::from(got[0].payload.as_ref().unwrap());
     assert!(xml.contains("Hello XMPP readers"), "{xml}");
+    let item_id = got[0].id.clone();
+
+    // The Fedify actor edits its Note: bob is notified of the same item, edited.
+    fedify
+        .control(
+            "update",
+            json!({"id": note_id, "content": "<p>Hello XMPP readers, edited</p>"}),
+        )
+        .await;
+    let PubSubEvent::Items { items: edited, .. } =
+        next_blog_event(&mut events, &fed_jid, "edit").await
+    else {
+        panic!("not an item notification")
+    };
+    assert_eq!(edited[0].id, item_id);
+    let xml = String::from(edited[0].payload.as_ref().unwrap());
+    assert!(xml.contains("readers, edited"), "{xml}");
+
+    // ...then deletes it: bob is notified of the retraction of that item.
+    fedify.control("delete", json!({"id": note_id})).await;
+    match next_blog_event(&mut events, &fed_jid, "retraction").await {
+        PubSubEvent::Retract { ids, .. } => assert_eq!(ids, vec![item_id.clone()]),
+        other => panic!("expected a retraction, got {other:?}"),
+    }
 }

@@ -22,7 +22,10 @@
 //!
 //! `cargo bench -p xmpp-social-benches --bench ap_inbox`: criterion groups, then interleaved rounds
 //! (the order alternates) at 1 and `CONCURRENCY` in flight, printing accepted activities/s (median and
-//! best round) and `gateway / fedify accepted-per-second ratio: X` (medians, `CONCURRENCY` in flight).
+//! best round), the server's CPU time per activity (the gateway runtime's threads, the whole Node
+//! process; from `/proc`, 10 ms ticks) and `gateway / fedify accepted-per-second ratio: X` (medians,
+//! `CONCURRENCY` in flight). `AP_INBOX_STORE_DIR=/dev/shm` puts the gateway's SQLite store on a tmpfs
+//! (what its durable commits cost shows as the difference).
 //! Under `cargo test --benches` a quick smoke run of a few activities. Needs the Fedify peer
 //! (`.ci/setup-fedify.sh`); without it the bench fails and says so.
 
@@ -66,8 +69,8 @@ struct Sender {
     origin: String,
     actor: String,
     key_id: String,
-    /// Requests the sender's server answered (key fetches by the inboxes).
-    hits: Arc<AtomicU64>,
+    /// Requests the sender's server answered (key fetches): [by the gateway, by anyone else (Fedify)].
+    hits: Arc<[AtomicU64; 2]>,
     next_id: AtomicU64,
 }
 
@@ -91,13 +94,18 @@ impl Sender {
             "publicKey": {"id": key_id, "owner": actor, "publicKeyPem": key.public_key_pem()},
         })
         .to_string();
-        let hits = Arc::new(AtomicU64::new(0));
+        let hits: Arc<[AtomicU64; 2]> = Arc::default();
         let counter = hits.clone();
-        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap| {
             let document = document.clone();
             let counter = counter.clone();
             async move {
-                counter.fetch_add(1, Ordering::Relaxed);
+                let agent = headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let who = usize::from(!agent.starts_with("xmpp-ap-bridge"));
+                counter[who].fetch_add(1, Ordering::Relaxed);
                 if uri.path() == "/users/sender" {
                     (
                         [(header::CONTENT_TYPE, "application/activity+json")],
@@ -184,6 +192,47 @@ enum Counter {
     Fedify(Url),
 }
 
+/// Whose CPU time an inbox spends.
+enum Cpu {
+    /// This process's threads of that name (the gateway's runtime).
+    Threads(&'static str),
+    /// A whole process (Node: main thread, libuv pool, JIT and GC threads).
+    Process(u32),
+}
+
+/// Ticks of user + system time in a `/proc/.../stat` line (fields 14 and 15, counted after `comm`).
+fn stat_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+impl Cpu {
+    /// CPU time so far (Linux `/proc`, in USER_HZ = 100 ticks/s); `None` where `/proc` is missing.
+    fn used(&self) -> Option<Duration> {
+        let ticks = match self {
+            Cpu::Threads(name) => {
+                let mut sum = 0;
+                for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+                    let comm =
+                        std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                    if comm.trim_end() == *name {
+                        let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                        sum += stat_ticks(&stat)?;
+                    }
+                }
+                sum
+            }
+            Cpu::Process(pid) => {
+                stat_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?
+            }
+        };
+        Some(Duration::from_millis(ticks * 10))
+    }
+}
+
 /// One inbox under test.
 struct Inbox {
     name: &'static str,
@@ -191,6 +240,15 @@ struct Inbox {
     /// The local actor the activities are addressed to.
     recipient: String,
     counter: Counter,
+    cpu: Cpu,
+}
+
+/// One timed batch.
+struct Measure {
+    /// Wall time of the posting.
+    elapsed: Duration,
+    /// CPU time the inbox's server spent meanwhile.
+    cpu: Option<Duration>,
 }
 
 impl Inbox {
@@ -230,7 +288,14 @@ fn start_gateway() -> Gateway {
         .enable_all()
         .build()
         .expect("the gateway's runtime");
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    // AP_INBOX_STORE_DIR puts the store on another file system (e.g. a tmpfs, to see what the
+    // durable commits of the de-duplication cost); the system's temporary directory by default.
+    let dir = match std::env::var_os("AP_INBOX_STORE_DIR") {
+        Some(parent) => tempfile::tempdir_in(parent),
+        None => tempfile::tempdir(),
+    }
+    .expect("a temporary directory for the gateway's store");
+    println!("gateway store: {}", dir.path().display());
     let store: Arc<dyn GatewayStore> = Arc::new(
         SqliteGatewayStore::open(dir.path().join("gateway.sqlite")).expect("the gateway's store"),
     );
@@ -274,6 +339,7 @@ fn start_gateway() -> Gateway {
             url,
             recipient: format!("{base}/_ap/actor/alice@localhost"),
             counter: Counter::Gateway(received),
+            cpu: Cpu::Threads("gateway"),
         },
     }
 }
@@ -329,6 +395,7 @@ async fn start_fedify() -> Fedify {
     };
     let mut count = field("origin");
     count.set_path("/_bench/count");
+    let pid = child.id().expect("the Fedify process is running");
     Fedify {
         _child: child,
         inbox: Inbox {
@@ -336,6 +403,7 @@ async fn start_fedify() -> Fedify {
             url: field("inbox"),
             recipient: field("actor").to_string(),
             counter: Counter::Fedify(count),
+            cpu: Cpu::Process(pid),
         },
     }
 }
@@ -432,12 +500,18 @@ impl Bench {
     }
 
     /// Signs `count` activities for `inbox` (untimed), posts them (timed), checks that every one was
-    /// accepted (2xx and the inbox's own count); returns the posting time.
-    fn batch(&self, inbox: &Inbox, count: usize, concurrency: usize) -> Duration {
+    /// accepted (2xx and the inbox's own count); returns the posting's wall and CPU time.
+    fn batch(&self, inbox: &Inbox, count: usize, concurrency: usize) -> Measure {
         let batch = self.sender.sign_batch(&inbox.url, &inbox.recipient, count);
         self.runtime.block_on(async {
             let before = inbox.accepted(&self.client).await;
+            let cpu_before = inbox.cpu.used();
             let (ok, elapsed) = post_all(&self.client, batch, concurrency).await;
+            let cpu = inbox
+                .cpu
+                .used()
+                .zip(cpu_before)
+                .map(|(a, b)| a.saturating_sub(b));
             // The gateway hands activities to its queue before answering 202; give the drain a moment.
             let mut after = inbox.accepted(&self.client).await;
             for _ in 0..100 {
@@ -454,7 +528,7 @@ impl Bench {
                 "{}: the inbox did not accept every activity",
                 inbox.name
             );
-            elapsed
+            Measure { elapsed, cpu }
         })
     }
 }
@@ -468,11 +542,13 @@ fn criterion_benches(c: &mut Criterion, bench: &Bench) {
     for inbox in bench.inboxes() {
         group.bench_function(format!("{}_{CONCURRENCY}_in_flight", inbox.name), |b| {
             b.iter_custom(|iters| {
-                bench.batch(
-                    inbox,
-                    usize::try_from(iters).unwrap_or(usize::MAX),
-                    CONCURRENCY,
-                )
+                bench
+                    .batch(
+                        inbox,
+                        usize::try_from(iters).unwrap_or(usize::MAX),
+                        CONCURRENCY,
+                    )
+                    .elapsed
             })
         });
     }
@@ -491,33 +567,63 @@ fn median(values: &mut [f64]) -> f64 {
 /// Interleaved rounds; returns the medians (gateway, fedify) in activities/s.
 fn rounds(bench: &Bench, per_round: usize, rounds: usize, concurrency: usize) -> (f64, f64) {
     let mut rates = [Vec::new(), Vec::new()];
+    let mut cpu = [Vec::new(), Vec::new()];
     for round in 0..rounds {
         // Alternate who goes first, so neither always runs right after the other's load.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
-            let elapsed = bench.batch(bench.inboxes()[i], per_round, concurrency);
-            rates[i].push(per_round as f64 / elapsed.as_secs_f64());
+            let m = bench.batch(bench.inboxes()[i], per_round, concurrency);
+            rates[i].push(per_round as f64 / m.elapsed.as_secs_f64());
+            if let Some(c) = m.cpu {
+                cpu[i].push(c.as_secs_f64() * 1e6 / per_round as f64);
+            }
         }
     }
-    let [mut g, mut f] = rates;
-    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-    let (gm, fm) = (median(&mut g), median(&mut f));
     println!(
         "  {concurrency} in flight, {rounds} interleaved rounds of {per_round} activities each:"
     );
-    println!("    gateway (xmpp-ap-bridge, axum + ring + SQLite): {gm:>8.0} accepted/s median, {:>8.0} best", best(&g));
-    println!("    fedify 2.3.6 (Node 22):                         {fm:>8.0} accepted/s median, {:>8.0} best", best(&f));
-    (gm, fm)
+    let names = [
+        "gateway (xmpp-ap-bridge: axum, ring, SQLite)",
+        "fedify 2.3.6 (Node 22)",
+    ];
+    let mut medians = [0.0; 2];
+    for i in 0..2 {
+        let best = rates[i].iter().copied().fold(0.0, f64::max);
+        medians[i] = median(&mut rates[i]);
+        let cpu = if cpu[i].is_empty() {
+            "n/a".to_owned()
+        } else {
+            format!("{:.0}", median(&mut cpu[i]))
+        };
+        println!(
+            "    {:<46} {:>7.0} accepted/s median, {:>7.0} best; server CPU {cpu:>5} us/activity",
+            names[i], medians[i], best
+        );
+    }
+    (medians[0], medians[1])
 }
 
-fn print_ratio(bench: &Bench, full: bool) {
+fn fetches(bench: &Bench) -> [u64; 2] {
+    let hits = &bench.sender.hits;
+    [
+        hits[0].load(Ordering::Relaxed),
+        hits[1].load(Ordering::Relaxed),
+    ]
+}
+
+fn print_ratio(bench: &Bench, full: bool, warm: [u64; 2]) {
     let (per_round, n_rounds) = if full { (1000, 5) } else { (20, 1) };
-    println!("\nSigned inbound Create(Note) accepted per second (signing excluded, pre-signed):");
+    println!("\nSigned inbound Create(Note) accepted per second (signing excluded: pre-signed):");
     let (g1, f1) = rounds(bench, per_round / 2, n_rounds, 1);
     let (g, f) = rounds(bench, per_round, n_rounds, CONCURRENCY);
+    let now = fetches(bench);
     println!(
-        "  key fetches answered by the sender's server: {} (both inboxes cache the key)",
-        bench.sender.hits.load(Ordering::Relaxed)
+        "  sender's actor document fetched by the gateway {} times, by Fedify {} times \
+         (during the warm-up; {} and {} after it: both cache the key)",
+        warm[0],
+        warm[1],
+        now[0] - warm[0],
+        now[1] - warm[1]
     );
     println!(
         "gateway / fedify accepted-per-second ratio, 1 in flight: {:.2}",
@@ -534,10 +640,11 @@ fn main() {
     for inbox in bench.inboxes() {
         bench.batch(inbox, if full { 300 } else { 5 }, CONCURRENCY);
     }
+    let warm = fetches(&bench);
     if full {
         let mut criterion = Criterion::default().configure_from_args();
         criterion_benches(&mut criterion, &bench);
         criterion.final_summary();
     }
-    print_ratio(&bench, full);
+    print_ratio(&bench, full, warm);
 }

@@ -71,18 +71,23 @@ fn sign_verify_tamper_and_wrong_signer() {
     // One character of the item text changed.
     let tampered = entry_item("She is so pretty?");
     assert!(matches!(
-        verify_item(&service, &tampered, &sig, &[jcert.clone()]),
+        verify_item(&service, &tampered, &sig, std::slice::from_ref(&jcert)),
         Err(SigningError::BadSignature(_))
     ));
     // Another service, another time, another signer named: the wrapper differs.
     assert!(matches!(
-        verify_item(&bare("elsewhere.lit"), &item, &sig, &[jcert.clone()]),
+        verify_item(
+            &bare("elsewhere.lit"),
+            &item,
+            &sig,
+            std::slice::from_ref(&jcert)
+        ),
         Err(SigningError::BadSignature(_))
     ));
     let mut later = sig.clone();
     later.stamp = "2030-01-01T00:00:00Z".into();
     assert!(matches!(
-        verify_item(&service, &item, &later, &[jcert.clone()]),
+        verify_item(&service, &item, &later, std::slice::from_ref(&jcert)),
         Err(SigningError::BadSignature(_))
     ));
     let mut renamed = sig.clone();
@@ -93,7 +98,7 @@ fn sign_verify_tamper_and_wrong_signer() {
     ));
     // Only Romeo's key given: nothing verifies.
     assert!(matches!(
-        verify_item(&service, &item, &sig, &[rcert.clone()]),
+        verify_item(&service, &item, &sig, std::slice::from_ref(&rcert)),
         Err(SigningError::BadSignature(_))
     ));
     // Romeo signs a wrapper naming Juliet with his own key: the key does not belong to Juliet.
@@ -106,7 +111,7 @@ fn sign_verify_tamper_and_wrong_signer() {
         unknown: Vec::new(),
     };
     assert!(matches!(
-        verify_item(&service, &item, &forged, &[rcert.clone()]),
+        verify_item(&service, &item, &forged, std::slice::from_ref(&rcert)),
         Err(SigningError::SignerMismatch { .. })
     ));
     // Signing as someone the key does not name is refused up front.
@@ -118,7 +123,7 @@ fn sign_verify_tamper_and_wrong_signer() {
     let mut garbage = sig.clone();
     garbage.openpgp = Some(vec![0x89, 0x01, 0x02]);
     assert!(matches!(
-        verify_item(&service, &item, &garbage, &[jcert.clone()]),
+        verify_item(&service, &item, &garbage, std::slice::from_ref(&jcert)),
         Err(SigningError::BadSignature(_))
     ));
     garbage.openpgp = None;
@@ -249,7 +254,7 @@ fn gnupg_verifies_ours_and_we_verify_gnupgs() {
     let fpr = verify_detached(
         &wrapper.signed_bytes().unwrap(),
         &their_sig,
-        &[rcert.clone()],
+        std::slice::from_ref(&rcert),
     )
     .unwrap();
     assert_eq!(fpr, rcert.fingerprint());
@@ -340,7 +345,7 @@ async fn signed_blog_story(kind: ServerKind) {
         .await
         .unwrap();
     let checks = bob
-        .verify_item_signatures(&item, &[acert.clone()])
+        .verify_item_signatures(&item, std::slice::from_ref(&acert))
         .await
         .unwrap();
     assert_eq!(checks.len(), 2);
@@ -372,7 +377,7 @@ async fn signed_blog_story(kind: ServerKind) {
         .await
         .unwrap();
     let checks = bob
-        .verify_item_signatures(&item, &[acert.clone()])
+        .verify_item_signatures(&item, std::slice::from_ref(&acert))
         .await
         .unwrap();
     let alice_check = checks.iter().find(|c| c.jid == alice_jid).unwrap();

@@ -302,7 +302,8 @@ impl<C: Connection, S: OxStore + Send + 'static> OxClient<C, S> {
             }
             Err(e) => return Err(e),
         };
-        let secrets = if verified.content.kind.signed() {
+        // XEP-0473 secrets travel in <signcrypt/> only.
+        let secrets = if verified.content.kind == ContentKind::Signcrypt {
             self.apply_secrets(&sender, &verified.content.payload)?
         } else {
             Vec::new()

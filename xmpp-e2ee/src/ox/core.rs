@@ -29,11 +29,18 @@ impl Default for Checks {
 impl Checks {
     /// Fails with [`OxError::BadTime`] when `time` is implausible at `now`.
     pub fn check_time(&self, time: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), OxError> {
-        if time > now + self.max_future {
+        // Checked arithmetic: a huge configured skew or age saturates instead of panicking.
+        let latest = now
+            .checked_add_signed(self.max_future)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if time > latest {
             return Err(OxError::BadTime(format!("{time} is in the future")));
         }
         if let Some(age) = self.max_age {
-            if time < now - age {
+            let earliest = now
+                .checked_sub_signed(age)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            if time < earliest {
                 return Err(OxError::BadTime(format!("{time} is too old")));
             }
         }

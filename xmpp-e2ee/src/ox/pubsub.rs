@@ -219,10 +219,12 @@ impl EncryptedItem {
     /// Reads the element.
     pub fn from_element(el: &Element) -> Result<Self, OxError> {
         expect_element(el, NS_OX_PUBSUB, "encrypted")?;
-        Ok(EncryptedItem {
-            key: attr(el, "encrypted", "key")?.to_owned(),
-            message: decode_base64("encrypted", &el.text(), MAX_MESSAGE_BYTES)?,
-        })
+        let key = attr(el, "encrypted", "key")?.to_owned();
+        let message = decode_base64("encrypted", &el.text(), MAX_MESSAGE_BYTES)?;
+        if message.is_empty() {
+            return Err(invalid("encrypted", "empty"));
+        }
+        Ok(EncryptedItem { key, message })
     }
 
     /// Writes the element.
@@ -341,7 +343,11 @@ impl NodeSecrets {
         // Strictly newer than any existing secret, so that `current` is unambiguous.
         if let Some(last) = self.secrets.iter().map(|s| s.timestamp).max() {
             if secret.timestamp <= last {
-                secret.timestamp = last + chrono::TimeDelta::milliseconds(1);
+                secret.timestamp = last
+                    .checked_add_signed(chrono::TimeDelta::milliseconds(1))
+                    .ok_or_else(|| {
+                        OxError::BadTime("secret timestamps at the end of time".to_owned())
+                    })?;
             }
         }
         self.signer = Some(me.clone());

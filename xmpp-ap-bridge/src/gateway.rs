@@ -310,8 +310,39 @@ pub enum Effect {
         /// The deleted object's id.
         object: String,
     },
+    /// Remember the `Announce` a local repeat item was federated as (for its `Undo` on retraction).
+    RememberRepeat {
+        /// The repeat item.
+        item: ItemRef,
+        /// The `Announce`.
+        announce: Value,
+    },
     /// Nothing to do (with the reason, for logs).
     Ignore(String),
+}
+
+/// The `Follow` of the remote actor `object` by our actor `me` (no `@context`: also embedded in
+/// [`unfollow_activity`]).
+pub fn follow_activity(scheme: &GatewayScheme, me: &str, object: &str) -> Value {
+    serde_json::json!({
+        "id": scheme.activity_id("follow", object, me, ""),
+        "type": "Follow",
+        "actor": me,
+        "object": object,
+    })
+}
+
+/// The `Undo` of [`follow_activity`] (an XMPP user unsubscribed from the actor's virtual JID).
+pub fn unfollow_activity(scheme: &GatewayScheme, me: &str, object: &str) -> Value {
+    let follow = follow_activity(scheme, me, object);
+    let follow_id = follow["id"].as_str().unwrap_or_default().to_owned();
+    serde_json::json!({
+        "@context": vocab::AS_CONTEXT,
+        "id": scheme.activity_id("undo", &follow_id, me, ""),
+        "type": "Undo",
+        "actor": me,
+        "object": follow,
+    })
 }
 
 /// Whether the virtual JID `from` may publish (or edit) item `item_id` of a remote object, given
@@ -432,24 +463,62 @@ pub fn plan_published(
     };
     let activity =
         convert::entry_to_activity(entry, item, scheme, &NoteOptions::default(), update)?;
-    Ok(vec![Effect::DeliverToFollowers {
+    let json = vocab::to_json(&activity);
+    let mut effects = Vec::with_capacity(2);
+    if activity.kind == vocab::ActivityKind::Announce {
+        effects.push(Effect::RememberRepeat {
+            item: item.clone(),
+            announce: json.clone(),
+        });
+    }
+    effects.push(Effect::DeliverToFollowers {
         signer,
-        activity: vocab::to_json(&activity),
-    }])
+        activity: json,
+    });
+    Ok(effects)
 }
 
-/// The `Delete` for an item retracted from a local node.
-pub fn plan_retracted(scheme: &GatewayScheme, item: &ItemRef) -> Vec<Effect> {
+/// What to send for an item retracted from a local node: `Undo` of the `Announce` it was federated
+/// as when it was a repeat (`announce`, as [`Effect::RememberRepeat`] recorded it), else `Delete`.
+pub fn plan_retracted(
+    scheme: &GatewayScheme,
+    item: &ItemRef,
+    announce: Option<Value>,
+) -> Vec<Effect> {
     let node = NodeRef::new(item.service.clone(), item.node.clone());
     let Some(signer) = scheme.handle_of(&node) else {
         return vec![Effect::Ignore("not a local node".into())];
     };
     let actor = scheme.actor_for_node(&node);
-    let activity = convert::delete_activity(item, &actor, scheme, &NoteOptions::default());
-    vec![Effect::DeliverToFollowers {
-        signer,
-        activity: vocab::to_json(&activity),
-    }]
+    let activity = match announce {
+        Some(Value::Object(mut announce)) => {
+            announce.remove("@context");
+            let announce_id = announce
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let mut undo = serde_json::json!({
+                "@context": vocab::AS_CONTEXT,
+                "id": scheme.activity_id("undo", announce_id, &actor, ""),
+                "type": "Undo",
+                "actor": actor,
+            });
+            for field in ["to", "cc"] {
+                if let Some(v) = announce.get(field) {
+                    undo[field] = v.clone();
+                }
+            }
+            undo["object"] = Value::Object(announce);
+            undo
+        }
+        _ => vocab::to_json(&convert::delete_activity(
+            item,
+            &actor,
+            scheme,
+            &NoteOptions::default(),
+        )),
+    };
+    vec![Effect::DeliverToFollowers { signer, activity }]
 }
 
 /// A view of the component connection that sends IQs from one of its virtual JIDs.
@@ -628,8 +697,12 @@ impl Gateway {
             }
             PubSubEvent::Retract { service, node, ids } => {
                 for id in ids.into_iter().take(100) {
+                    let announce = self
+                        .store
+                        .take_repeat(service.as_str(), &node, &id)?
+                        .and_then(|json| serde_json::from_str(&json).ok());
                     let item_ref = ItemRef::new(service.clone(), node.clone(), id);
-                    self.perform(plan_retracted(&self.scheme, &item_ref))
+                    self.perform(plan_retracted(&self.scheme, &item_ref, announce))
                         .await?;
                 }
                 Ok(())
@@ -643,14 +716,14 @@ impl Gateway {
         from: &Jid,
         to: &Jid,
         id: &str,
-        result: Result<Element, DefinedCondition>,
+        result: Result<Option<Element>, DefinedCondition>,
     ) {
         let iq = match result {
             Ok(payload) => Iq::Result {
                 from: Some(to.clone()),
                 to: Some(from.clone()),
                 id: id.to_owned(),
-                payload: Some(payload),
+                payload,
             },
             Err(condition) => Iq::Error {
                 from: Some(to.clone()),
@@ -677,12 +750,24 @@ impl Gateway {
                 .await;
             return;
         };
+        let subscriber = from.to_bare();
+        if payload.get_child("unsubscribe", NS_PUBSUB).is_some() {
+            let result = match self.unfollow_remote(&subscriber, &to_bare).await {
+                Ok(true) => Ok(None),
+                Ok(false) => Err(DefinedCondition::UnexpectedRequest),
+                Err(e) => {
+                    tracing::info!(error = %e, %address, "cannot unfollow a remote actor");
+                    Err(DefinedCondition::InternalServerError)
+                }
+            };
+            self.answer(from, to, id, result).await;
+            return;
+        }
         let Some(sub) = payload.get_child("subscribe", NS_PUBSUB) else {
             self.answer(from, to, id, Err(DefinedCondition::FeatureNotImplemented))
                 .await;
             return;
         };
-        let subscriber = from.to_bare();
         match self.follow_remote(&subscriber, &address).await {
             Ok(()) => {
                 let node = sub.attr("node").unwrap_or(NS_MICROBLOG);
@@ -695,7 +780,7 @@ impl Gateway {
                             .build(),
                     )
                     .build();
-                self.answer(from, to, id, Ok(answer)).await;
+                self.answer(from, to, id, Ok(Some(answer))).await;
             }
             Err(e) => {
                 tracing::info!(error = %e, %address, "cannot follow a remote actor");
@@ -727,14 +812,10 @@ impl Gateway {
             .handle_of(&NodeRef::new(subscriber.clone().into(), NS_MICROBLOG))
             .ok_or_else(|| GatewayError::Remote("the subscriber has no handle".into()))?;
         let me = self.scheme.actor_for_jid(subscriber);
-        let follow_id = self.scheme.activity_id("follow", &actor.id, &me, "");
-        let follow = serde_json::json!({
-            "@context": vocab::AS_CONTEXT,
-            "id": follow_id,
-            "type": "Follow",
-            "actor": me,
-            "object": actor.id,
-        });
+        let mut follow = follow_activity(&self.scheme, &me, &actor.id);
+        if let Value::Object(map) = &mut follow {
+            map.insert("@context".into(), Value::from(vocab::AS_CONTEXT));
+        }
         self.store
             .set_following(subscriber.as_str(), &actor.id, false)?;
         enqueue_all(
@@ -745,6 +826,44 @@ impl Gateway {
             unix_now(),
         )?;
         Ok(())
+    }
+
+    /// `subscriber` stops following the remote actor behind the virtual JID `virtual_jid`: the
+    /// following is forgotten and `Undo(Follow)` queued to the actor. `false` when `subscriber` did
+    /// not follow it.
+    async fn unfollow_remote(
+        &self,
+        subscriber: &BareJid,
+        virtual_jid: &BareJid,
+    ) -> Result<bool, GatewayError> {
+        let Some((actor_id, _)) = self
+            .store
+            .following(subscriber.as_str())?
+            .into_iter()
+            .find(|(actor, _)| self.scheme.virtual_jid(actor).as_ref() == Some(virtual_jid))
+        else {
+            return Ok(false);
+        };
+        self.store
+            .remove_following(subscriber.as_str(), &actor_id)?;
+        let actor = self
+            .store
+            .remote_actor(&actor_id)?
+            .ok_or_else(|| GatewayError::Remote("the followed actor is not known".into()))?;
+        let handle = self
+            .scheme
+            .handle_of(&NodeRef::new(subscriber.clone().into(), NS_MICROBLOG))
+            .ok_or_else(|| GatewayError::Remote("the subscriber has no handle".into()))?;
+        let me = self.scheme.actor_for_jid(subscriber);
+        let undo = unfollow_activity(&self.scheme, &me, &actor.id);
+        enqueue_all(
+            &*self.store,
+            &handle,
+            &undo.to_string(),
+            std::slice::from_ref(&actor.inbox),
+            unix_now(),
+        )?;
+        Ok(true)
     }
 
     async fn deliver_to_followers(&self, signer: &str, body: &str) -> Result<(), GatewayError> {
@@ -891,6 +1010,14 @@ impl Gateway {
                         .build();
                     self.notify_subscribers(&actor, &from, retract).await?;
                 }
+                Effect::RememberRepeat { item, announce } => {
+                    self.store.record_repeat(
+                        item.service.as_str(),
+                        &item.node,
+                        &item.item,
+                        &announce.to_string(),
+                    )?;
+                }
                 Effect::Ignore(reason) => tracing::debug!(%reason, "activity ignored"),
             }
         }
@@ -1032,6 +1159,54 @@ mod tests {
             .jid_for_actor("http://127.0.0.1:8080/_ap/actor/alice@localhost")
             .unwrap();
         assert_eq!(alice.as_str(), "alice@localhost");
+    }
+
+    #[test]
+    fn a_retracted_repeat_is_undone() {
+        let s = scheme();
+        let original = ItemRef::new(
+            BareJid::new("bob@localhost").unwrap().into(),
+            NS_MICROBLOG,
+            "orig",
+        );
+        let repeat_item = ItemRef::new(
+            BareJid::new("alice@localhost").unwrap().into(),
+            NS_MICROBLOG,
+            "rep",
+        );
+        let repeat = Entry::repeat_of(&Entry::default(), &original);
+        let effects = plan_published(&s, &repeat_item, &repeat, false).unwrap();
+        let Some(Effect::RememberRepeat { item, announce }) = effects.first() else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(item, &repeat_item);
+        assert_eq!(announce["type"], "Announce");
+        let effects = plan_retracted(&s, &repeat_item, Some(announce.clone()));
+        let [Effect::DeliverToFollowers { signer, activity }] = effects.as_slice() else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(signer, "alice@localhost");
+        assert_eq!(activity["type"], "Undo");
+        assert_eq!(activity["object"]["id"], announce["id"]);
+        assert!(activity["object"].get("@context").is_none());
+        // Without a recorded Announce, a retraction is a Delete.
+        let effects = plan_retracted(&s, &repeat_item, None);
+        let [Effect::DeliverToFollowers { activity, .. }] = effects.as_slice() else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(activity["type"], "Delete");
+    }
+
+    #[test]
+    fn unfollow_undoes_the_same_follow() {
+        let s = scheme();
+        let me = "http://127.0.0.1:8080/_ap/actor/bob@localhost";
+        let them = "http://127.0.0.1:4000/users/fed";
+        let follow = follow_activity(&s, me, them);
+        let undo = unfollow_activity(&s, me, them);
+        assert_eq!(undo["type"], "Undo");
+        assert_eq!(undo["actor"], me);
+        assert_eq!(undo["object"], follow);
     }
 
     #[test]

@@ -141,9 +141,26 @@ pub trait GatewayStore: Send + Sync {
     fn object_of(&self, service: &str, node: &str, item: &str) -> StoreResult<Option<String>>;
     /// The XMPP item of an object id.
     fn item_of(&self, object_id: &str) -> StoreResult<Option<(String, String, String)>>;
+    /// Remembers the `Announce` (JSON) an XMPP repeat item was federated as, for its `Undo` when the
+    /// item is retracted (the entry is gone by then).
+    fn record_repeat(
+        &self,
+        service: &str,
+        node: &str,
+        item: &str,
+        announce: &str,
+    ) -> StoreResult<()>;
+    /// The `Announce` recorded for a repeat item, forgotten as it is returned.
+    fn take_repeat(&self, service: &str, node: &str, item: &str) -> StoreResult<Option<String>>;
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Version 2: the `Announce` of each federated repeat.
+const SCHEMA_V2: &str = "
+CREATE TABLE IF NOT EXISTS repeats (service TEXT NOT NULL, node TEXT NOT NULL, item TEXT NOT NULL,
+    announce TEXT NOT NULL, PRIMARY KEY (service, node, item));
+";
 
 const SCHEMA: &str = "
 CREATE TABLE actor_keys (handle TEXT PRIMARY KEY, pkcs8_pem TEXT NOT NULL);
@@ -192,8 +209,11 @@ impl SqliteGatewayStore {
             return Err(StoreError::FutureSchema(version));
         }
         if version < 1 {
+            conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = 1; COMMIT;"))?;
+        }
+        if version < 2 {
             conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
             ))?;
         }
         Ok(SqliteGatewayStore {
@@ -467,6 +487,39 @@ impl GatewayStore for SqliteGatewayStore {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    fn record_repeat(
+        &self,
+        service: &str,
+        node: &str,
+        item: &str,
+        announce: &str,
+    ) -> StoreResult<()> {
+        self.db().execute(
+            "INSERT INTO repeats (service, node, item, announce) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (service, node, item) DO UPDATE SET announce = ?4",
+            [service, node, item, announce],
+        )?;
+        Ok(())
+    }
+
+    fn take_repeat(&self, service: &str, node: &str, item: &str) -> StoreResult<Option<String>> {
+        let db = self.db();
+        let announce: Option<String> = db
+            .query_row(
+                "SELECT announce FROM repeats WHERE service = ?1 AND node = ?2 AND item = ?3",
+                [service, node, item],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if announce.is_some() {
+            db.execute(
+                "DELETE FROM repeats WHERE service = ?1 AND node = ?2 AND item = ?3",
+                [service, node, item],
+            )?;
+        }
+        Ok(announce)
     }
 
     fn item_of(&self, object_id: &str) -> StoreResult<Option<(String, String, String)>> {

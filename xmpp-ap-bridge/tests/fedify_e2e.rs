@@ -469,9 +469,19 @@ async fn blog_scenario(kind: ServerKind) {
         )
         .await
         .unwrap();
-    fedify
+    let announce = fedify
         .wait_inbox("Announce", |e| e["object"] == object.as_str())
         .await;
+    // She retracts the repeat: Fedify sees the Undo of that Announce.
+    alice
+        .delete_entry(None, None, "repeat-hello")
+        .await
+        .unwrap();
+    let announce_id = announce["id"].as_str().unwrap().to_owned();
+    let undo = fedify
+        .wait_inbox("Undo", |e| e["object"] == announce_id.as_str())
+        .await;
+    assert_eq!(undo["actor"], alice_actor.as_str(), "{undo:#}");
 
     // Alice edits, then deletes: Fedify sees Update and Delete.
     alice
@@ -566,4 +576,20 @@ async fn blog_scenario(kind: ServerKind) {
         PubSubEvent::Retract { ids, .. } => assert_eq!(ids, vec![item_id.clone()]),
         other => panic!("expected a retraction, got {other:?}"),
     }
+
+    // bob unsubscribes: the gateway withdraws his Follow (Fedify sees Undo(Follow)).
+    bob.unsubscribe(Some(&fed_jid), NS_MICROBLOG, None)
+        .await
+        .unwrap_or_else(|e| panic!("bob's unsubscription from {virtual_jid} refused: {e}"));
+    let undo = fedify
+        .wait_inbox("Undo", |e| e["actor"] == bob_actor.as_str())
+        .await;
+    let follow = &undo["activity"]["object"];
+    assert_eq!(follow["type"], "Follow", "{undo:#}");
+    assert_eq!(follow["object"], fedify.actor.as_str(), "{undo:#}");
+    assert!(gateway
+        .store
+        .following(&format!("bob@{}", server.domain()))
+        .unwrap()
+        .is_empty());
 }

@@ -133,6 +133,38 @@ fn conformance(s: &dyn GatewayStore) {
         ))
     );
     assert_eq!(s.item_of("https://nowhere").unwrap(), None);
+    // Repeats: the Announce is kept until taken, once.
+    assert_eq!(s.take_repeat("localhost", "n", "r1").unwrap(), None);
+    s.record_repeat("localhost", "n", "r1", "{\"type\":\"Announce\"}")
+        .unwrap();
+    assert_eq!(
+        s.take_repeat("localhost", "n", "r1").unwrap().as_deref(),
+        Some("{\"type\":\"Announce\"}")
+    );
+    assert_eq!(s.take_repeat("localhost", "n", "r1").unwrap(), None);
+}
+
+/// A database of schema version 1 (before repeats were recorded) is upgraded in place.
+#[test]
+fn sqlite_upgrades_a_version_1_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.sqlite");
+    {
+        let s = SqliteGatewayStore::open(&path).unwrap();
+        s.map_item("localhost", "n", "p1", "https://gw/p1").unwrap();
+    }
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch("DROP TABLE repeats; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let s = SqliteGatewayStore::open(&path).unwrap();
+    assert_eq!(
+        s.object_of("localhost", "n", "p1").unwrap().as_deref(),
+        Some("https://gw/p1")
+    );
+    s.record_repeat("localhost", "n", "r1", "{}").unwrap();
+    assert!(s.take_repeat("localhost", "n", "r1").unwrap().is_some());
 }
 
 #[test]

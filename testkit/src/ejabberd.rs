@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::server::{Launch, LogLevel, Ports, COMPONENT_DOMAIN, DOMAIN, PUBSUB_DOMAIN};
+use crate::server::{
+    Launch, LogLevel, Ports, COMPONENT_DOMAIN, DOMAIN, PROXY65_DOMAIN, PUBSUB_DOMAIN,
+};
 use crate::util::{
     command_as, current_user_name, find_program, is_root, random_hex, run, unique_name, yaml_str,
 };
@@ -297,12 +299,20 @@ modules:
     access: register
   mod_roster: {{}}
   mod_stream_mgmt: {{}}
-"#,
+{proxy}"#,
         domain = DOMAIN,
         c2s = ports.c2s,
         component = ports.component,
         gateway = COMPONENT_DOMAIN,
         pubsub = PUBSUB_DOMAIN,
         secret = yaml_str(secret),
+        proxy = match ports.proxy65 {
+            // XEP-0065 proxy on loopback, advertising an address (the JID's name does not resolve).
+            Some(port) => format!(
+                "  mod_proxy65:\n    host: {PROXY65_DOMAIN}\n    ip: \"127.0.0.1\"\n    \
+                 hostname: \"127.0.0.1\"\n    port: {port}\n    access: local\n"
+            ),
+            None => String::new(),
+        },
     )
 }

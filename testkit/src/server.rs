@@ -228,13 +228,13 @@ impl Server {
                 }
             }
             ServerKind::Ejabberd => {
-                let p = free_ports(3)?;
+                let p = free_ports(4)?;
                 Ports {
                     c2s: p[0],
                     component: p[1],
                     dist: Some(p[2]),
                     http: None,
-                    proxy65: None,
+                    proxy65: Some(p[3]),
                 }
             }
         };
@@ -383,9 +383,9 @@ impl Server {
         self.ports.http.map(loopback)
     }
 
-    /// The XEP-0065 SOCKS5 bytestreams proxy, `proxy.localhost`, when the server has one: Prosody runs
-    /// `mod_proxy65` listening on a loopback port and advertising `127.0.0.1` as its host; ejabberd has
-    /// none here (`None`). Clients are expected to find it by service discovery; this is for checks.
+    /// The XEP-0065 SOCKS5 bytestreams proxy, `proxy.localhost`: both servers run `mod_proxy65`
+    /// listening on a loopback port and advertising `127.0.0.1` as its host. Clients are expected to
+    /// find it by service discovery; this is for checks.
     pub fn proxy65_service(&self) -> Option<&str> {
         self.ports.proxy65.map(|_| PROXY65_DOMAIN)
     }

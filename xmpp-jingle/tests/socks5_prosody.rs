@@ -25,9 +25,13 @@ const SIZE: usize = 4 * 1024 * 1024;
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn server() -> Server {
-    xmpp_testkit::ensure_installed(ServerKind::Prosody).unwrap();
+    server_of(ServerKind::Prosody)
+}
+
+fn server_of(kind: ServerKind) -> Server {
+    xmpp_testkit::ensure_installed(kind).unwrap();
     Server::start(
-        ServerKind::Prosody,
+        kind,
         &[("alice", "alicepw"), ("bob", "bobpw"), ("py", "pypw")],
     )
     .unwrap()
@@ -171,6 +175,26 @@ async fn direct_and_proxied_streams_between_two_sdk_clients() {
         mib_per_s(SIZE, direct),
         mib_per_s(SIZE, proxied),
         mib_per_s(SIZE, plain),
+    );
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+}
+
+/// ejabberd's mod_proxy65 is a second, independent proxy implementation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxied_stream_through_ejabberd() {
+    let server = server_of(ServerKind::Ejabberd);
+    let alice = client(&server, "alice", "alicepw").await;
+    let bob = client(&server, "bob", "bobpw").await;
+    let proxies = bytestreams::discover_proxies(&alice, None).await.unwrap();
+    assert_eq!(proxies.len(), 1, "{proxies:?}");
+    assert_eq!(proxies[0].host, "127.0.0.1");
+    assert_eq!(proxies[0].port, server.proxy65_addr().unwrap().port());
+    let (used, took) = transfer(&alice, &bob, None, &proxies).await;
+    assert_eq!(used, proxies[0].jid);
+    println!(
+        "SOCKS5 bytestream through ejabberd's proxy: {:.0} MiB/s ({took:?})",
+        mib_per_s(SIZE, took)
     );
     alice.close().await.unwrap();
     bob.close().await.unwrap();

@@ -10,7 +10,8 @@
 //! * [`backup`]: secret key backup codes and the encrypted backup (XEP-0373 §5).
 //! * [`pep`]: public keys and the secret key backup on PEP ([`OxPepExt`]).
 //! * [`pubsub`]: XEP-0473 shared secrets, encrypted items, rotation and revocation ([`NodeSecrets`]).
-//! * [`store`]: where keys and shared secrets live ([`OxStore`], [`MemoryOxStore`]).
+//! * [`store`]: where keys and shared secrets live ([`OxStore`], [`MemoryOxStore`], and
+//!   `SqliteOxStore` with the `sqlite` feature).
 //! * [`client`]: [`OxClient`], the async driver over any [`xmpp_social::Connection`].
 //!
 //! Every entry point fed with remote data returns a typed [`OxError`] and changes no state on failure.
@@ -22,6 +23,8 @@ mod error;
 pub mod pep;
 pub mod pgp;
 pub mod pubsub;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod store;
 pub mod xml;
 
@@ -32,6 +35,8 @@ pub use error::OxError;
 pub use pep::OxPepExt;
 pub use pgp::{PublicKey, SecretKey};
 pub use pubsub::{EncryptedItem, NodeSecrets, Revoke, SharedSecret};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteOxStore, SqliteOxStoreError};
 pub use store::{MemoryOxStore, OxStore};
 pub use xml::{Content, ContentKind, OpenPgp, PubkeyMetadata, PublicKeysList};
 

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod driver;
 pub mod error;
 pub mod ft;
 pub mod hashes;

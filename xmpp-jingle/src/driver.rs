@@ -1,0 +1,1115 @@
+//! A thin tokio driver over [`xmpp_social::Connection`]: runs the [`SessionManager`], moves file bytes over
+//! in-band bytestreams, and offers file transfer (XEP-0234) as two calls: [`JingleClient::send_file`] and
+//! [`IncomingOffer::accept`].
+//!
+//! Tasks: one *router* reads incoming stanzas (Jingle IQs go to the actor, IBB IQs to the bytestream that
+//! expects them); one *actor* owns the session machine, so no lock is ever held across an await; each
+//! request to the peer runs in its own small task and reports back. Every queue is bounded.
+//!
+//! The connection must forward IQ requests of [`IQ_NAMESPACES`] to [`xmpp_social::Connection::incoming`]
+//! (for `XmppClient`: `handle_iq_namespace` for each), and should announce [`FEATURES`] in disco#info.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jid::Jid;
+use minidom::Element;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::stanza::Stanza;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use xmpp_social::connection::RecvError;
+use xmpp_social::{Connection, IqRequest};
+
+use crate::error::{Error, Result};
+use crate::ft::{Checksum, File, FileDescription, FtInfo, Range, Received, NS_FT};
+use crate::hashes::{HashCheck, HashUsed, StreamHasher, NS_HASHES, SHA_1, SHA_256};
+use crate::ibb::{IbbPayload, IbbReceiver, IbbSender, DEFAULT_BLOCK_SIZE, NS_IBB};
+use crate::jingle::{
+    Content, Creator, Description, Reason, ReasonCondition, Senders, Transport, NS_JINGLE,
+};
+use crate::jingle_ibb::{IbbTransport, NS_JINGLE_IBB};
+use crate::session::{
+    Event, EventKind, Output, RequestError, RequestId, SessionConfig, SessionManager,
+};
+
+/// IQ payload namespaces the connection must forward to this driver.
+pub const IQ_NAMESPACES: [&str; 2] = [NS_JINGLE, NS_IBB];
+/// Features to announce in disco#info.
+pub const FEATURES: [&str; 5] = [NS_JINGLE, NS_FT, NS_JINGLE_IBB, NS_IBB, NS_HASHES];
+
+/// Capacity of each bounded queue of the driver.
+const QUEUE: usize = 64;
+/// Blocks buffered per bytestream between the router and the writer (flow control makes 1 the norm).
+const IBB_QUEUE: usize = 8;
+
+/// Settings of a [`JingleClient`].
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// How long an IQ to the peer waits for its answer.
+    pub iq_timeout: Duration,
+    /// How long `send_file` waits for the peer to accept.
+    pub accept_timeout: Duration,
+    /// How long a bytestream may stay silent before the transfer fails.
+    pub idle_timeout: Duration,
+    /// How long the receiver waits for a `<checksum/>` after the data, when none came before.
+    pub checksum_wait: Duration,
+    /// The block size proposed and the largest accepted (at most 65535).
+    pub block_size: u16,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            iq_timeout: Duration::from_secs(30),
+            accept_timeout: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(60),
+            checksum_wait: Duration::from_secs(5),
+            block_size: DEFAULT_BLOCK_SIZE,
+        }
+    }
+}
+
+type Done = oneshot::Sender<std::result::Result<(), RequestError>>;
+/// A command run on the session machine inside the actor.
+type Op = Box<dyn FnOnce(&mut SessionManager, Instant) -> Result<()> + Send>;
+
+enum Cmd {
+    Iq {
+        from: Jid,
+        id: String,
+        payload: Element,
+    },
+    Run {
+        op: Op,
+        sid: String,
+        events: Option<mpsc::Sender<Event>>,
+        done: Option<Done>,
+        started: oneshot::Sender<Result<()>>,
+    },
+    Completed {
+        id: RequestId,
+        result: std::result::Result<(), RequestError>,
+    },
+}
+
+enum IbbMsg {
+    Open,
+    Data {
+        from: Jid,
+        id: String,
+        data: crate::ibb::Data,
+    },
+    Close,
+}
+
+struct IbbSink {
+    peer: Jid,
+    tx: mpsc::Sender<IbbMsg>,
+}
+
+struct Shared<C> {
+    conn: C,
+    cfg: DriverConfig,
+    cmds: mpsc::Sender<Cmd>,
+    ibb: Mutex<HashMap<String, IbbSink>>,
+}
+
+/// Jingle over a [`Connection`]: file transfer by in-band bytestreams. Clones share the same driver.
+pub struct JingleClient<C> {
+    shared: Arc<Shared<C>>,
+    offers: Arc<tokio::sync::Mutex<mpsc::Receiver<IncomingOffer<C>>>>,
+}
+
+impl<C> Clone for JingleClient<C> {
+    fn clone(&self) -> Self {
+        JingleClient {
+            shared: self.shared.clone(),
+            offers: self.offers.clone(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for JingleClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JingleClient").finish_non_exhaustive()
+    }
+}
+
+fn iq_error(to: Jid, id: String, cond: DefinedCondition) -> Stanza {
+    let type_ = match cond {
+        DefinedCondition::ResourceConstraint | DefinedCondition::UnexpectedRequest => {
+            ErrorType::Wait
+        }
+        DefinedCondition::BadRequest | DefinedCondition::NotAcceptable => ErrorType::Modify,
+        _ => ErrorType::Cancel,
+    };
+    let mut e = StanzaError::new(type_, cond, "en", "");
+    e.texts.clear();
+    Stanza::Iq(Iq::Error {
+        from: None,
+        to: Some(to),
+        id,
+        error: e,
+        payload: None,
+    })
+}
+
+fn iq_result(to: Jid, id: String) -> Stanza {
+    Stanza::Iq(Iq::Result {
+        from: None,
+        to: Some(to),
+        id,
+        payload: None,
+    })
+}
+
+fn request_error(e: &xmpp_social::Error) -> RequestError {
+    match e {
+        xmpp_social::Error::Timeout(_) => RequestError::Timeout,
+        other => match other.stanza_error() {
+            Some(se) => RequestError::from_stanza_error(se),
+            None => RequestError::Connection(other.to_string()),
+        },
+    }
+}
+
+impl<C: Connection + Clone + 'static> JingleClient<C> {
+    /// Starts the driver on `conn` (spawns its tasks on the current tokio runtime).
+    pub fn new(conn: C, cfg: DriverConfig) -> Self {
+        let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
+        let (offer_tx, offer_rx) = mpsc::channel(QUEUE);
+        let shared = Arc::new(Shared {
+            conn: conn.clone(),
+            cfg,
+            cmds: cmd_tx,
+            ibb: Mutex::new(HashMap::new()),
+        });
+        let mut session_cfg = SessionConfig::new(conn.jid());
+        session_cfg.accept_timeout = Some(shared.cfg.accept_timeout);
+        session_cfg.request_timeout = shared.cfg.iq_timeout + Duration::from_secs(5);
+        let client = JingleClient {
+            shared: shared.clone(),
+            offers: Arc::new(tokio::sync::Mutex::new(offer_rx)),
+        };
+        tokio::spawn(actor(
+            Arc::downgrade(&shared),
+            SessionManager::new(session_cfg),
+            cmd_rx,
+            offer_tx,
+        ));
+        tokio::spawn(router(Arc::downgrade(&shared), conn.incoming()));
+        client
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &C {
+        &self.shared.conn
+    }
+
+    /// Waits for the next file offered by a peer (`None` once the driver stopped).
+    pub async fn next_offer(&self) -> Option<IncomingOffer<C>> {
+        self.offers.lock().await.recv().await
+    }
+
+    /// Runs `op` on the session machine; resolves once the request it produced was answered.
+    async fn run(
+        &self,
+        sid: &str,
+        events: Option<mpsc::Sender<Event>>,
+        wait: bool,
+        op: impl FnOnce(&mut SessionManager, Instant) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        let (started_tx, started_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        self.shared
+            .cmds
+            .send(Cmd::Run {
+                op: Box::new(op),
+                sid: sid.to_owned(),
+                events,
+                done: wait.then_some(done_tx),
+                started: started_tx,
+            })
+            .await
+            .map_err(|_| Error::InvalidState("driver stopped".into()))?;
+        started_rx
+            .await
+            .map_err(|_| Error::InvalidState("driver stopped".into()))??;
+        if !wait {
+            return Ok(());
+        }
+        match done_rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::InvalidState(format!("request failed: {e:?}"))),
+            Err(_) => Err(Error::InvalidState("request dropped".into())),
+        }
+    }
+
+    async fn terminate(&self, peer: &Jid, sid: &str, reason: Reason) {
+        let (p, s) = (peer.clone(), sid.to_owned());
+        let _ = self
+            .run(sid, None, false, move |m, now| {
+                m.terminate(&p, &s, reason, now)
+            })
+            .await;
+    }
+
+    /// Registers a bytestream we expect from `peer` under `sid`; its blocks are then read with
+    /// [`IbbIncoming::read_into`]. Used by file transfer, and directly for plain XEP-0047 streams.
+    pub fn expect_ibb(&self, peer: Jid, sid: &str, block_size: u16) -> IbbIncoming<C> {
+        let (tx, rx) = mpsc::channel(IBB_QUEUE);
+        self.shared
+            .ibb
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                sid.to_owned(),
+                IbbSink {
+                    peer: peer.clone(),
+                    tx,
+                },
+            );
+        IbbIncoming {
+            shared: self.shared.clone(),
+            rx,
+            receiver: IbbReceiver::new(sid, block_size),
+            peer,
+        }
+    }
+
+    /// Sends the bytes of `reader` to `peer` over a plain XEP-0047 bytestream `sid`: `<open/>` (lowering
+    /// the block size when the peer answers `resource-constraint`), one `<data/>` IQ at a time, each
+    /// waiting for its result, then `<close/>`. At most `limit` bytes are sent (all when `None`); every
+    /// block is given to each of `hashers`. Returns the bytes sent.
+    pub async fn send_ibb<R: AsyncRead + Unpin + Send>(
+        &self,
+        peer: &Jid,
+        sid: &str,
+        block_size: u16,
+        reader: &mut R,
+        limit: Option<u64>,
+        hashers: &mut [&mut StreamHasher],
+    ) -> Result<u64> {
+        let conn = &self.shared.conn;
+        let timeout = self.shared.cfg.iq_timeout;
+        let iq = |p: IbbPayload| {
+            IqRequest::set(Some(peer.clone()), p.to_element()).with_timeout(timeout)
+        };
+        let mut sender = IbbSender::new(sid, block_size);
+        let mut attempts = 0;
+        loop {
+            match conn.send_iq(iq(sender.open())).await {
+                Ok(_) => break,
+                Err(e)
+                    if attempts < 4
+                        && e.stanza_error().is_some_and(|s| {
+                            s.defined_condition == DefinedCondition::ResourceConstraint
+                        })
+                        && sender.lower_block_size() =>
+                {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut sent: u64 = 0;
+        let mut buf = vec![0u8; usize::from(sender.block_size())];
+        loop {
+            let want = match limit {
+                Some(l) => (l - sent).min(buf.len() as u64) as usize,
+                None => buf.len(),
+            };
+            if want == 0 {
+                break;
+            }
+            let n = read_full(reader, &mut buf[..want]).await?;
+            if n == 0 {
+                break;
+            }
+            let block = buf.get(..n).unwrap_or_default();
+            for h in hashers.iter_mut() {
+                h.update(block);
+            }
+            if let Err(e) = conn.send_iq(iq(sender.data(block.to_vec()))).await {
+                let _ = conn.send_iq(iq(sender.close())).await;
+                return Err(e.into());
+            }
+            sent += n as u64;
+        }
+        conn.send_iq(iq(sender.close())).await?;
+        Ok(sent)
+    }
+
+    /// Offers a file to `peer` (XEP-0234 over XEP-0261) and sends it once accepted, from the offset the
+    /// receiver asks for (to resume). sha-256 and sha-1 of the whole file are computed while it is read
+    /// and sent in a `<checksum/>` after the data.
+    pub async fn send_file<R>(&self, peer: Jid, file: File, reader: &mut R) -> Result<SendOutcome>
+    where
+        R: AsyncRead + AsyncSeek + Unpin + Send,
+    {
+        let sid = crate::random_id();
+        let mut file = file;
+        file.range.get_or_insert_with(Range::default);
+        if file.hashes_used.is_empty() {
+            file.hashes_used = vec![
+                HashUsed {
+                    algo: SHA_256.into(),
+                },
+                HashUsed { algo: SHA_1.into() },
+            ];
+        }
+        let offer_transport = IbbTransport {
+            block_size: self.shared.cfg.block_size,
+            ..IbbTransport::offer()
+        };
+        let content = Content::new(Creator::Initiator, "file")
+            .with_senders(Senders::Initiator)
+            .with_description(Description::File(FileDescription { file: file.clone() }))
+            .with_transport(Transport::Ibb(offer_transport.clone()));
+        let (ev_tx, mut ev_rx) = mpsc::channel(QUEUE);
+        let (p, s) = (peer.clone(), sid.clone());
+        self.run(&sid, Some(ev_tx), true, move |m, now| {
+            m.initiate_with_sid(p, s, vec![content], now).map(|_| ())
+        })
+        .await?;
+        // Wait for session-accept.
+        let accepted = loop {
+            let ev = tokio::time::timeout(self.shared.cfg.accept_timeout, ev_rx.recv())
+                .await
+                .map_err(|_| Error::Timeout("session-accept"))?
+                .ok_or_else(|| Error::InvalidState("driver stopped".into()))?;
+            match ev.kind {
+                EventKind::Accepted { contents } => break contents,
+                EventKind::Terminated { reason, .. } => return Err(Error::Terminated(reason)),
+                _ => {}
+            }
+        };
+        let answer = accepted.into_iter().find(|c| c.name == "file");
+        let (block_size, range) = match &answer {
+            Some(c) => {
+                let bs = match &c.transport {
+                    Some(Transport::Ibb(t)) => {
+                        IbbTransport::negotiate(offer_transport.block_size, t.block_size)
+                    }
+                    _ => offer_transport.block_size,
+                };
+                let range = match &c.description {
+                    Some(Description::File(d)) => d.file.range.clone().unwrap_or_default(),
+                    _ => Range::default(),
+                };
+                (bs, range)
+            }
+            None => (offer_transport.block_size, Range::default()),
+        };
+        // Hash the part the receiver already has, then send the rest.
+        let mut full = StreamHasher::new();
+        let mut part = StreamHasher::new();
+        let result: Result<u64> = async {
+            reader.seek(std::io::SeekFrom::Start(0)).await?;
+            let mut prefix = (&mut *reader).take(range.offset);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = prefix.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                full.update(buf.get(..n).unwrap_or_default());
+            }
+            if full.bytes() != range.offset {
+                return Err(Error::InvalidState(
+                    "range offset beyond the end of the file".into(),
+                ));
+            }
+            let ibb_sid = offer_transport.sid.clone().unwrap_or_else(|| sid.clone());
+            let sent = self
+                .send_ibb(
+                    &peer,
+                    &ibb_sid,
+                    block_size,
+                    reader,
+                    range.length,
+                    &mut [&mut full, &mut part],
+                )
+                .await?;
+            Ok(sent)
+        }
+        .await;
+        let sent = match result {
+            Ok(n) => n,
+            Err(e) => {
+                let cond = if matches!(e, Error::Io(_) | Error::InvalidState(_)) {
+                    ReasonCondition::MediaError
+                } else {
+                    ReasonCondition::FailedTransport
+                };
+                self.terminate(&peer, &sid, Reason::new(cond)).await;
+                return Err(e);
+            }
+        };
+        // Whole-file hashes (prefix + part sent) when the part went to the end of the file.
+        let part_hashes = part.finish();
+        let whole = full;
+        let tail_ok = range.length.is_none() && file.size.is_none_or(|s| s == whole.bytes());
+        let whole_hashes = whole.finish();
+        let mut sum = File {
+            hashes: if tail_ok {
+                whole_hashes.clone()
+            } else {
+                Vec::new()
+            },
+            ..File::default()
+        };
+        if range.offset != 0 || range.length.is_some() {
+            sum.range = Some(Range {
+                offset: range.offset,
+                length: Some(sent),
+                hashes: part_hashes,
+            });
+        }
+        let checksum = FtInfo::Checksum(Box::new(Checksum {
+            creator: Creator::Initiator,
+            name: "file".into(),
+            file: sum,
+        }))
+        .to_element();
+        let (p, s) = (peer.clone(), sid.clone());
+        let _ = self
+            .run(&sid, None, true, move |m, now| {
+                m.session_info(&p, &s, vec![checksum], now)
+            })
+            .await;
+        // The receiver ends the session once it checked the data; end it ourselves if it does not.
+        let by_peer = tokio::time::timeout(self.shared.cfg.iq_timeout, async {
+            while let Some(ev) = ev_rx.recv().await {
+                if let EventKind::Terminated { reason, .. } = ev.kind {
+                    return Some(reason);
+                }
+            }
+            None
+        })
+        .await;
+        let reason = match by_peer {
+            Ok(Some(r)) => r,
+            _ => {
+                self.terminate(&peer, &sid, Reason::new(ReasonCondition::Success))
+                    .await;
+                None
+            }
+        };
+        if let Some(r) = &reason {
+            if r.condition != ReasonCondition::Success {
+                return Err(Error::Terminated(reason));
+            }
+        }
+        Ok(SendOutcome {
+            sid,
+            bytes_sent: sent,
+            offset: range.offset,
+            hashes: whole_hashes,
+        })
+    }
+}
+
+async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = r.read(buf.get_mut(filled..).unwrap_or_default()).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+/// What [`JingleClient::send_file`] did.
+#[derive(Debug, Clone)]
+pub struct SendOutcome {
+    /// The session id.
+    pub sid: String,
+    /// Bytes sent (from `offset`).
+    pub bytes_sent: u64,
+    /// Where the receiver asked to start.
+    pub offset: u64,
+    /// sha-256 and sha-1 of the whole file.
+    pub hashes: Vec<crate::hashes::Hash>,
+}
+
+/// What [`IncomingOffer::accept`] received.
+#[derive(Debug, Clone)]
+pub struct ReceiveOutcome {
+    /// Bytes received and written.
+    pub bytes_received: u64,
+    /// The result of comparing the sender's hashes with ours.
+    pub check: HashCheck,
+}
+
+/// A bytestream we expect, registered with [`JingleClient::expect_ibb`].
+pub struct IbbIncoming<C> {
+    shared: Arc<Shared<C>>,
+    rx: mpsc::Receiver<IbbMsg>,
+    receiver: IbbReceiver,
+    peer: Jid,
+}
+
+impl<C> std::fmt::Debug for IbbIncoming<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IbbIncoming")
+            .field("sid", &self.receiver.sid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> Drop for IbbIncoming<C> {
+    fn drop(&mut self) {
+        self.shared
+            .ibb
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(self.receiver.sid());
+    }
+}
+
+impl<C: Connection + Clone + 'static> IbbIncoming<C> {
+    /// Reads the bytestream until `<close/>`: each block is checked (order, size), written to `writer`,
+    /// given to `hasher`, and only then acknowledged, so a slow writer slows the sender down. Fails when
+    /// the stream stays silent longer than the idle timeout. Returns the bytes received.
+    pub async fn read_into<W: AsyncWrite + Unpin + Send>(
+        &mut self,
+        writer: &mut W,
+        hasher: &mut StreamHasher,
+    ) -> Result<u64> {
+        let idle = self.shared.cfg.idle_timeout;
+        let conn = &self.shared.conn;
+        loop {
+            let msg = tokio::time::timeout(idle, self.rx.recv())
+                .await
+                .map_err(|_| Error::Timeout("in-band bytestream silent"))?
+                .ok_or_else(|| Error::InvalidState("driver stopped".into()))?;
+            match msg {
+                IbbMsg::Open => {}
+                IbbMsg::Data { from, id, data } => match self.receiver.data(data) {
+                    Ok(bytes) => {
+                        if let Err(e) = writer.write_all(&bytes).await {
+                            let _ = conn
+                                .send_stanza(iq_error(
+                                    from,
+                                    id,
+                                    DefinedCondition::ResourceConstraint,
+                                ))
+                                .await;
+                            return Err(e.into());
+                        }
+                        hasher.update(&bytes);
+                        conn.send_stanza(iq_result(from, id)).await?;
+                    }
+                    Err(e) => {
+                        // XEP-0047 §2.2: refuse, and the stream is over.
+                        let _ = conn
+                            .send_stanza(iq_error(from, id, DefinedCondition::UnexpectedRequest))
+                            .await;
+                        return Err(e.into());
+                    }
+                },
+                IbbMsg::Close => {
+                    self.receiver.close();
+                    writer.flush().await?;
+                    return Ok(self.receiver.received());
+                }
+            }
+        }
+    }
+
+    /// The peer.
+    pub fn peer(&self) -> &Jid {
+        &self.peer
+    }
+}
+
+/// A file a peer offered: accept it into a writer or reject it.
+pub struct IncomingOffer<C> {
+    client: JingleClient<C>,
+    peer: Jid,
+    sid: String,
+    content: Content,
+    events: mpsc::Receiver<Event>,
+}
+
+impl<C> std::fmt::Debug for IncomingOffer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncomingOffer")
+            .field("peer", &self.peer)
+            .field("sid", &self.sid)
+            .field("content", &self.content.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Connection + Clone + 'static> IncomingOffer<C> {
+    /// Who offers it.
+    pub fn peer(&self) -> &Jid {
+        &self.peer
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> &str {
+        &self.sid
+    }
+
+    /// The offered file's metadata.
+    pub fn file(&self) -> Option<&File> {
+        match &self.content.description {
+            Some(Description::File(d)) => Some(&d.file),
+            _ => None,
+        }
+    }
+
+    /// Declines the offer.
+    pub async fn reject(self, reason: Reason) {
+        self.client.terminate(&self.peer, &self.sid, reason).await;
+    }
+
+    /// Accepts the whole file into `writer`.
+    pub async fn accept<W: AsyncWrite + Unpin + Send>(
+        self,
+        writer: &mut W,
+    ) -> Result<ReceiveOutcome> {
+        self.accept_from(writer, 0, StreamHasher::new()).await
+    }
+
+    /// Accepts the file from `offset` on (resuming an interrupted transfer): `prefix` has hashed the
+    /// `offset` bytes already held, so the whole file can be checked; `writer` gets the rest.
+    pub async fn accept_from<W: AsyncWrite + Unpin + Send>(
+        mut self,
+        writer: &mut W,
+        offset: u64,
+        prefix: StreamHasher,
+    ) -> Result<ReceiveOutcome> {
+        let cfg = self.client.shared.cfg.clone();
+        let Some(file) = self.file().cloned() else {
+            self.reject(Reason::new(ReasonCondition::UnsupportedApplications))
+                .await;
+            return Err(Error::InvalidState("not a file offer".into()));
+        };
+        let ibb = match &self.content.transport {
+            Some(Transport::Ibb(t)) if t.sid.is_some() => t.clone(),
+            _ => {
+                self.reject(Reason::new(ReasonCondition::UnsupportedTransports))
+                    .await;
+                return Err(Error::InvalidState(
+                    "no usable in-band transport offered".into(),
+                ));
+            }
+        };
+        let answer = ibb.answer(cfg.block_size);
+        let mut incoming = self.client.expect_ibb(
+            self.peer.clone(),
+            ibb.sid.as_deref().unwrap_or_default(),
+            answer.block_size,
+        );
+        let mut accepted_file = file.clone();
+        accepted_file.range = Some(Range {
+            offset,
+            length: None,
+            hashes: Vec::new(),
+        });
+        let mut content = self.content.clone();
+        content.description = Some(Description::File(FileDescription {
+            file: accepted_file,
+        }));
+        content.transport = Some(Transport::Ibb(answer));
+        let (p, s) = (self.peer.clone(), self.sid.clone());
+        self.client
+            .run(&self.sid, None, true, move |m, now| {
+                m.accept(&p, &s, vec![content], now)
+            })
+            .await?;
+        // Data, while watching the session.
+        let mut whole = prefix;
+        let mut part = StreamHasher::new();
+        let mut checksums: Vec<Checksum> = Vec::new();
+        let received = {
+            let read = async {
+                let mut tee = TeeHasher {
+                    whole: &mut whole,
+                    writer,
+                };
+                incoming.read_into(&mut tee, &mut part).await
+            };
+            tokio::pin!(read);
+            loop {
+                tokio::select! {
+                    r = &mut read => break r,
+                    ev = self.events.recv() => match ev.map(|e| e.kind) {
+                        Some(EventKind::Terminated { reason, .. }) => break Err(Error::Terminated(reason)),
+                        Some(EventKind::Info { payloads }) => collect_checksums(&payloads, &mut checksums),
+                        Some(_) => {}
+                        None => break Err(Error::InvalidState("driver stopped".into())),
+                    }
+                }
+            }
+        };
+        let received = match received {
+            Ok(n) => n,
+            Err(e) => {
+                if !matches!(e, Error::Terminated(_)) {
+                    self.client
+                        .terminate(
+                            &self.peer,
+                            &self.sid,
+                            Reason::new(ReasonCondition::FailedTransport),
+                        )
+                        .await;
+                }
+                return Err(e);
+            }
+        };
+        if let Some(size) = file.size {
+            if offset + received != size {
+                self.client
+                    .terminate(
+                        &self.peer,
+                        &self.sid,
+                        Reason::new(ReasonCondition::MediaError),
+                    )
+                    .await;
+                return Err(Error::InvalidState(format!(
+                    "received {} of {size} bytes",
+                    offset + received
+                )));
+            }
+        }
+        // The checksum usually follows the data.
+        if checksums.is_empty() {
+            let _ = tokio::time::timeout(cfg.checksum_wait, async {
+                while let Some(ev) = self.events.recv().await {
+                    match ev.kind {
+                        EventKind::Info { payloads } => {
+                            collect_checksums(&payloads, &mut checksums);
+                            if !checksums.is_empty() {
+                                return;
+                            }
+                        }
+                        EventKind::Terminated { .. } => return,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+        }
+        let whole_hashes = whole.finish();
+        let part_hashes = part.finish();
+        let mut check = HashCheck::compare(&file.hashes, &whole_hashes);
+        for c in &checksums {
+            let c_whole = HashCheck::compare(&c.file.hashes, &whole_hashes);
+            let c_part = match &c.file.range {
+                Some(r) if r.offset == offset => HashCheck::compare(&r.hashes, &part_hashes),
+                _ => HashCheck::Unverified,
+            };
+            for next in [c_whole, c_part] {
+                check = match (&check, next) {
+                    (HashCheck::Mismatch(_), _) => check,
+                    (_, m @ HashCheck::Mismatch(_)) => m,
+                    (HashCheck::Verified(_), _) => check,
+                    (_, v) => v,
+                };
+            }
+        }
+        let (p, s) = (self.peer.clone(), self.sid.clone());
+        if let HashCheck::Mismatch(algo) = &check {
+            self.client
+                .terminate(&p, &s, Reason::new(ReasonCondition::MediaError))
+                .await;
+            return Err(Error::HashMismatch { algo: algo.clone() });
+        }
+        let received_info = FtInfo::Received(Received {
+            creator: self.content.creator,
+            name: self.content.name.clone(),
+        })
+        .to_element();
+        let (p2, s2) = (p.clone(), s.clone());
+        let _ = self
+            .client
+            .run(&s, None, true, move |m, now| {
+                m.session_info(&p2, &s2, vec![received_info], now)
+            })
+            .await;
+        self.client
+            .terminate(&p, &s, Reason::new(ReasonCondition::Success))
+            .await;
+        Ok(ReceiveOutcome {
+            bytes_received: received,
+            check,
+        })
+    }
+}
+
+fn collect_checksums(payloads: &[Element], out: &mut Vec<Checksum>) {
+    for p in payloads {
+        if let Ok(FtInfo::Checksum(c)) = FtInfo::from_element(p) {
+            if out.len() < 16 {
+                out.push(*c);
+            }
+        }
+    }
+}
+
+/// Writes to the inner writer and hashes what is written.
+struct TeeHasher<'a, W> {
+    whole: &'a mut StreamHasher,
+    writer: &'a mut W,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for TeeHasher<'_, W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let r = std::pin::Pin::new(&mut *this.writer).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            this.whole.update(buf.get(..*n).unwrap_or_default());
+        }
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.writer).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.writer).poll_shutdown(cx)
+    }
+}
+
+/// Reads incoming stanzas: Jingle IQs to the actor, IBB IQs to their bytestream.
+async fn router<C: Connection + Clone + 'static>(
+    shared: std::sync::Weak<Shared<C>>,
+    mut incoming: xmpp_social::Incoming,
+) {
+    loop {
+        let stanza = match incoming.recv().await {
+            Ok(s) => s,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!("jingle driver fell behind, {n} stanzas lost");
+                continue;
+            }
+            Err(_) => return,
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Stanza::Iq(Iq::Set {
+            from: Some(from),
+            id,
+            payload,
+            ..
+        }) = &*stanza
+        else {
+            continue;
+        };
+        if payload.is("jingle", NS_JINGLE) {
+            let _ = shared
+                .cmds
+                .send(Cmd::Iq {
+                    from: from.clone(),
+                    id: id.clone(),
+                    payload: payload.clone(),
+                })
+                .await;
+        } else if payload.ns() == NS_IBB {
+            let answer = route_ibb(&shared, from, id, payload);
+            if let Some(a) = answer {
+                let _ = shared.conn.send_stanza(a).await;
+            }
+        }
+    }
+}
+
+/// Routes one IBB IQ; returns the answer to send now (data blocks are answered by their reader).
+fn route_ibb<C>(shared: &Shared<C>, from: &Jid, id: &str, payload: &Element) -> Option<Stanza> {
+    let parsed = match IbbPayload::from_element(payload) {
+        Ok(p) => p,
+        Err(_) => {
+            return Some(iq_error(
+                from.clone(),
+                id.to_owned(),
+                DefinedCondition::BadRequest,
+            ))
+        }
+    };
+    let sid = match &parsed {
+        IbbPayload::Open(o) => o.sid.clone(),
+        IbbPayload::Data(d) => d.sid.clone(),
+        IbbPayload::Close(c) => c.sid.clone(),
+    };
+    let mut table = shared.ibb.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(sink) = table.get(&sid).filter(|s| s.peer == *from) else {
+        let cond = match parsed {
+            IbbPayload::Open(_) => DefinedCondition::NotAcceptable,
+            _ => DefinedCondition::ItemNotFound,
+        };
+        return Some(iq_error(from.clone(), id.to_owned(), cond));
+    };
+    match parsed {
+        IbbPayload::Open(o) => {
+            if o.stanza != crate::ibb::StanzaKind::Iq {
+                return Some(iq_error(
+                    from.clone(),
+                    id.to_owned(),
+                    DefinedCondition::NotAcceptable,
+                ));
+            }
+            let _ = sink.tx.try_send(IbbMsg::Open);
+            Some(iq_result(from.clone(), id.to_owned()))
+        }
+        IbbPayload::Data(d) => {
+            match sink.tx.try_send(IbbMsg::Data {
+                from: from.clone(),
+                id: id.to_owned(),
+                data: d,
+            }) {
+                Ok(()) => None,
+                // The sender does not wait for results: refuse rather than buffer without bound.
+                Err(_) => Some(iq_error(
+                    from.clone(),
+                    id.to_owned(),
+                    DefinedCondition::ResourceConstraint,
+                )),
+            }
+        }
+        IbbPayload::Close(_) => {
+            let _ = sink.tx.try_send(IbbMsg::Close);
+            table.remove(&sid);
+            Some(iq_result(from.clone(), id.to_owned()))
+        }
+    }
+}
+
+/// Owns the session machine.
+async fn actor<C: Connection + Clone + 'static>(
+    shared: std::sync::Weak<Shared<C>>,
+    mut manager: SessionManager,
+    mut cmds: mpsc::Receiver<Cmd>,
+    offers: mpsc::Sender<IncomingOffer<C>>,
+) {
+    let mut routes: HashMap<String, mpsc::Sender<Event>> = HashMap::new();
+    let mut waiting: HashMap<RequestId, Done> = HashMap::new();
+    loop {
+        let deadline = manager.poll_timeout();
+        let cmd = tokio::select! {
+            c = cmds.recv() => match c { Some(c) => Some(c), None => return },
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            } => None,
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut done_for_next: Option<Done> = None;
+        match cmd {
+            None => manager.handle_timeout(now),
+            Some(Cmd::Iq { from, id, payload }) => manager.handle_iq(&from, &id, &payload, now),
+            Some(Cmd::Completed { id, result }) => {
+                if let Some(d) = waiting.remove(&id) {
+                    let _ = d.send(result.clone());
+                }
+                manager.handle_response(id, result, now)
+            }
+            Some(Cmd::Run {
+                op,
+                sid,
+                events,
+                done,
+                started,
+            }) => {
+                if let Some(ev) = events {
+                    routes.insert(sid, ev);
+                }
+                let r = op(&mut manager, now);
+                if r.is_ok() {
+                    done_for_next = done;
+                }
+                let _ = started.send(r);
+            }
+        }
+        while let Some(out) = manager.poll_output() {
+            match out {
+                Output::Answer(iq) => {
+                    let _ = shared.conn.send_stanza(Stanza::Iq(iq)).await;
+                }
+                Output::Request { id, to, jingle } => {
+                    if let Some(d) = done_for_next.take() {
+                        waiting.insert(id, d);
+                    }
+                    let conn = shared.conn.clone();
+                    let cmds = shared.cmds.clone();
+                    let timeout = shared.cfg.iq_timeout;
+                    tokio::spawn(async move {
+                        let req =
+                            IqRequest::set(Some(to), jingle.to_element()).with_timeout(timeout);
+                        let result = conn
+                            .send_iq(req)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| request_error(&e));
+                        let _ = cmds.send(Cmd::Completed { id, result }).await;
+                    });
+                }
+                Output::Event(ev) => {
+                    let terminated = matches!(ev.kind, EventKind::Terminated { .. });
+                    let sid = ev.sid.clone();
+                    if let EventKind::Incoming { contents, .. } = &ev.kind {
+                        let (tx, rx) = mpsc::channel(QUEUE);
+                        routes.insert(sid.clone(), tx);
+                        let content = contents
+                            .iter()
+                            .find(|c| matches!(c.description, Some(Description::File(_))))
+                            .or(contents.first())
+                            .cloned();
+                        if let Some(content) = content {
+                            let offer = IncomingOffer {
+                                client: JingleClient {
+                                    shared: shared.clone(),
+                                    offers: Arc::new(tokio::sync::Mutex::new(mpsc::channel(1).1)),
+                                },
+                                peer: ev.peer.clone(),
+                                sid: sid.clone(),
+                                content,
+                                events: rx,
+                            };
+                            if offers.try_send(offer).is_err() {
+                                tracing::warn!("offer queue full, session {sid} dropped");
+                            }
+                        }
+                    } else if let Some(tx) = routes.get(&sid) {
+                        if tx.try_send(ev).is_err() {
+                            tracing::warn!("event queue of session {sid} full or closed");
+                        }
+                    }
+                    if terminated {
+                        routes.remove(&sid);
+                    }
+                }
+            }
+        }
+        if let Some(d) = done_for_next {
+            // The operation produced no request (nothing to wait for).
+            let _ = d.send(Ok(()));
+        }
+    }
+}

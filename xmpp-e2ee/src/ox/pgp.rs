@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use sequoia_openpgp as openpgp;
 
 use openpgp::cert::{CertBuilder, CertParser, CipherSuite};
-use openpgp::crypto::{Password, SessionKey};
+use openpgp::crypto::{Password, SessionKey, S2K};
 use openpgp::packet::{PKESK, SKESK};
 use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageLayer, MessageStructure, VerificationError,
@@ -333,6 +333,29 @@ pub enum Decryption<'a> {
     Password(&'a str),
 }
 
+/// The largest Argon2 memory exponent accepted in a password-encrypted message (2^17 KiB = 128 MiB):
+/// a hostile message could otherwise ask for terabytes.
+pub const MAX_ARGON2_MEMORY_EXPONENT: u8 = 17;
+/// The most Argon2 passes and lanes accepted.
+pub const MAX_ARGON2_PASSES: u8 = 8;
+
+fn s2k_affordable(skesk: &SKESK) -> bool {
+    let s2k = match skesk {
+        SKESK::V4(s) => s.s2k(),
+        SKESK::V6(s) => s.s2k(),
+        // Future packet versions: not understood, not tried.
+        #[allow(unreachable_patterns)]
+        _ => return false,
+    };
+    match s2k {
+        S2K::Argon2 { t, p, m, .. } => {
+            *m <= MAX_ARGON2_MEMORY_EXPONENT && *t <= MAX_ARGON2_PASSES && *p <= MAX_ARGON2_PASSES
+        }
+        // Iterated-and-salted hashing is bounded by its encoding (at most 62 MiB hashed).
+        _ => true,
+    }
+}
+
 struct Helper<'a> {
     decryption: Decryption<'a>,
     verifiers: &'a [&'a PublicKey],
@@ -405,7 +428,7 @@ impl DecryptionHelper for Helper<'_> {
             }
             Decryption::Password(password) => {
                 let password = Password::from(password);
-                for skesk in skesks {
+                for skesk in skesks.iter().filter(|s| s2k_affordable(s)) {
                     if let Ok((algo, sk)) = skesk.decrypt(&password) {
                         if decrypt(algo, &sk) {
                             return Ok(None);
@@ -507,4 +530,51 @@ pub fn certs_to_bytes(keys: &[&PublicKey]) -> Result<Vec<u8>, OxError> {
         out.extend(k.cert.to_vec().map_err(OxError::pgp)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openpgp::packet::skesk::SKESK4;
+    use openpgp::{Packet, PacketPile};
+
+    #[test]
+    fn keys_are_v4_cv25519_with_the_xmpp_user_id() {
+        let key = SecretKey::generate("juliet@example.org").unwrap();
+        assert_eq!(key.cert.primary_key().key().version(), 4);
+        assert!(key.has_jid("juliet@example.org"));
+        assert!(!key.has_jid("romeo@example.org"));
+        let fpr = key.fingerprint();
+        assert_eq!(fpr.len(), 40);
+        assert!(fpr
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+        assert!(format!("{key:?}").contains(&fpr));
+        let public = key.public();
+        assert!(!public.cert().is_tsk());
+        assert_eq!(
+            PublicKey::from_bytes(&public.to_bytes().unwrap()).unwrap(),
+            public
+        );
+    }
+
+    #[test]
+    fn hostile_argon2_parameters_are_not_tried() {
+        let msg = encrypt_with_password(b"x", "pw").unwrap();
+        let pile = PacketPile::from_bytes(&msg).unwrap();
+        let mut packets: Vec<Packet> = pile.into_children().collect();
+        // 2^31 KiB of Argon2 memory: never allocated, the packet is skipped.
+        let huge = S2K::Argon2 {
+            salt: [0; 16],
+            t: 1,
+            p: 1,
+            m: 31,
+        };
+        let esk: Box<[u8]> = vec![1u8; 33].into_boxed_slice();
+        let skesk = SKESK4::new(SymmetricAlgorithm::AES256, huge, Some(esk)).unwrap();
+        packets[0] = Packet::SKESK(SKESK::V4(skesk));
+        let bytes = PacketPile::from(packets).to_vec().unwrap();
+        let r = decrypt_with_password(&bytes, "pw");
+        assert!(matches!(r, Err(OxError::WrongPassword)), "{r:?}");
+    }
 }

@@ -533,6 +533,7 @@ pub fn certs_to_bytes(keys: &[&PublicKey]) -> Result<Vec<u8>, OxError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code: a panic is a test failure
 mod tests {
     use super::*;
     use openpgp::packet::skesk::SKESK4;

@@ -341,6 +341,22 @@ pub async fn activate<C: Connection>(
     Ok(())
 }
 
+/// The last step of whoever offered the chosen proxy: connects to it with `dst` (the DST.ADDR the peer
+/// used), then asks it to activate stream `sid` towards `target`. The returned stream carries the
+/// bytes once this returns.
+pub async fn connect_and_activate<C: Connection>(
+    conn: &C,
+    proxy: &StreamHost,
+    dst: &str,
+    sid: &str,
+    target: &Jid,
+    limit: Duration,
+) -> Result<TcpStream, Socks5Error> {
+    let stream = net::connect(&proxy.host, proxy.port, dst, limit).await?;
+    activate(conn, &proxy.jid, sid, target).await?;
+    Ok(stream)
+}
+
 /// A local SOCKS5 listener the requester offers as a streamhost.
 #[derive(Debug)]
 pub struct LocalStreamHost {
@@ -447,8 +463,7 @@ pub async fn open<C: Connection>(
         .iter()
         .find(|s| s.jid == used)
         .ok_or_else(|| Socks5Error::Protocol(format!("the target used {used}, never offered")))?;
-    let stream = net::connect(&proxy.host, proxy.port, &dst, limit).await?;
-    activate(conn, &proxy.jid, sid, target).await?;
+    let stream = connect_and_activate(conn, proxy, &dst, sid, target, limit).await?;
     Ok(Established {
         stream,
         streamhost: used,

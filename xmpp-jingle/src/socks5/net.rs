@@ -6,6 +6,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout, Instant};
 
+use super::negotiation::Negotiation;
 use super::proto::{ClientHandshake, ServerHandshake};
 use super::Socks5Error;
 
@@ -124,6 +125,40 @@ pub async fn accept(
             ));
         }
     }
+}
+
+/// Tries the peer's XEP-0260 candidates in the order `negotiation` gives them, each within
+/// `per_candidate`, and reports every result to it. Returns the candidate id and connection of the
+/// first that completed its handshake (a `candidate-used` is then queued in the negotiation), or
+/// `None` when none did or none was worth trying (a `candidate-error` is queued).
+pub async fn try_candidates(
+    negotiation: &mut Negotiation,
+    per_candidate: Duration,
+) -> Option<(String, TcpStream)> {
+    while let Some(attempt) = negotiation.next_attempt() {
+        let c = &attempt.candidate;
+        match connect(
+            &c.host,
+            c.port_or_default(),
+            &attempt.dst_addr,
+            per_candidate,
+        )
+        .await
+        {
+            Ok(stream) => {
+                // The candidate came from next_attempt, so it is known and we had not reported.
+                if negotiation.attempt_succeeded(&c.cid).is_ok() {
+                    return Some((c.cid.clone(), stream));
+                }
+                return None;
+            }
+            Err(e) => {
+                tracing::debug!("candidate {} ({}:{:?}) failed: {e}", c.cid, c.host, c.port);
+                negotiation.attempt_failed(&c.cid);
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use minidom::Element;
 use xmpp_social::xml::BuilderExt;
 use xmpp_social::ParseError;
 
-use super::bytestreams::{attr, check_sid, parse_host, parse_jid, parse_port, Mode};
+use super::bytestreams::{attr, check_sid, parse_host, parse_jid, parse_port, Mode, StreamHost};
 
 /// The XEP-0260 namespace.
 pub const NS_S5B: &str = "urn:xmpp:jingle:transports:s5b:1";
@@ -91,6 +91,46 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// A candidate of ours: `jid` (our full JID) listening at `host:port`, of `kind` (not proxy).
+    pub fn local(
+        cid: impl Into<String>,
+        jid: Jid,
+        host: impl Into<String>,
+        port: u16,
+        kind: CandidateType,
+        local_preference: u16,
+    ) -> Candidate {
+        Candidate {
+            cid: cid.into(),
+            host: host.into(),
+            jid,
+            port: Some(port),
+            priority: priority(kind, local_preference),
+            kind,
+        }
+    }
+
+    /// A proxy candidate for a streamhost found with [`super::bytestreams::discover_proxies`].
+    pub fn proxy(cid: impl Into<String>, proxy: &StreamHost, local_preference: u16) -> Candidate {
+        Candidate {
+            cid: cid.into(),
+            host: proxy.host.clone(),
+            jid: proxy.jid.clone(),
+            port: Some(proxy.port),
+            priority: priority(CandidateType::Proxy, local_preference),
+            kind: CandidateType::Proxy,
+        }
+    }
+
+    /// The candidate as an XEP-0065 streamhost (for [`super::bytestreams::connect_and_activate`]).
+    pub fn streamhost(&self) -> StreamHost {
+        StreamHost {
+            jid: self.jid.clone(),
+            host: self.host.clone(),
+            port: self.port_or_default(),
+        }
+    }
+
     /// The port to connect to.
     pub fn port_or_default(&self) -> u16 {
         self.port.unwrap_or(DEFAULT_PORT)

@@ -81,6 +81,18 @@ pub fn federated_blog_config() -> xmpp_social::pubsub::NodeConfig {
 
 /// The pubsub namespace (requests the component handles for virtual JIDs).
 pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+
+/// The IQ namespaces the component must pass to the gateway
+/// (`ComponentConfig::iq_namespaces`): pubsub (subscriptions and items of virtual JIDs) and service
+/// discovery of virtual JIDs.
+pub const IQ_NAMESPACES: [&str; 3] = [
+    NS_PUBSUB,
+    crate::virtual_node::NS_DISCO_INFO,
+    crate::virtual_node::NS_DISCO_ITEMS,
+];
+
+/// Most pages of a remote outbox read to answer one items request.
+const MAX_OUTBOX_PAGES: usize = 5;
 const NS_PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
 
 fn short_hash(text: &str) -> String {
@@ -621,13 +633,8 @@ impl Gateway {
                             Stanza::Iq(Iq::Set { from: Some(from), to: Some(to), id, payload }) => {
                                 self.on_iq_set(from, to, id, payload).await;
                             }
-                            // Items of virtual JIDs (the actor's outbox) are not served yet: say so
-                            // rather than leave the requester waiting.
-                            Stanza::Iq(Iq::Get { from: Some(from), to: Some(to), id, payload })
-                                if payload.is("pubsub", NS_PUBSUB) =>
-                            {
-                                self.answer(from, to, id, Err(DefinedCondition::FeatureNotImplemented))
-                                    .await;
+                            Stanza::Iq(Iq::Get { from: Some(from), to: Some(to), id, payload }) => {
+                                self.on_iq_get(from, to, id, payload).await;
                             }
                             _ => {}
                         }
@@ -736,6 +743,123 @@ impl Gateway {
         if let Err(e) = self.conn.send_stanza(iq.into()).await {
             tracing::debug!(error = %e, "cannot answer an IQ");
         }
+    }
+
+    /// `get` requests: items of a virtual JID's microblog node (from the remote actor's outbox),
+    /// service discovery of virtual JIDs.
+    async fn on_iq_get(&self, from: &Jid, to: &Jid, id: &str, payload: &Element) {
+        use crate::virtual_node::{self as vn, NS_DISCO_INFO, NS_DISCO_ITEMS};
+        let to_bare = to.to_bare();
+        let address = self.scheme.remote_address(&to_bare);
+        let node = payload.attr("node");
+        let result = if payload.is("query", NS_DISCO_INFO) {
+            match address {
+                Some(_) => vn::disco_info_answer(node)
+                    .map(Some)
+                    .ok_or(DefinedCondition::ItemNotFound),
+                None => Err(DefinedCondition::ItemNotFound),
+            }
+        } else if payload.is("query", NS_DISCO_ITEMS) {
+            match address {
+                Some(_) => Ok(Some(vn::disco_items_answer(to_bare.as_str(), node))),
+                None => Ok(Some(
+                    Element::builder("query", NS_DISCO_ITEMS)
+                        .a_opt("node", node)
+                        .build(),
+                )),
+            }
+        } else if payload.is("pubsub", NS_PUBSUB) {
+            match address {
+                Some(address) => self.virtual_items(&address, payload).await,
+                None => Err(DefinedCondition::ItemNotFound),
+            }
+        } else {
+            Err(DefinedCondition::ServiceUnavailable)
+        };
+        self.answer(from, to, id, result).await;
+    }
+
+    /// Answers an items request to the virtual JID of `address` from the actor's outbox.
+    async fn virtual_items(
+        &self,
+        address: &str,
+        payload: &Element,
+    ) -> Result<Option<Element>, DefinedCondition> {
+        use crate::virtual_node::{self as vn, VirtualNodeError};
+        let request = vn::ItemsRequest::parse(payload).map_err(|e| {
+            tracing::debug!(error = %e, "items request refused");
+            DefinedCondition::BadRequest
+        })?;
+        if request.node != NS_MICROBLOG {
+            return Err(DefinedCondition::ItemNotFound);
+        }
+        let entries = self.remote_notes(address).await.map_err(|e| {
+            tracing::info!(error = %e, %address, "cannot read a remote outbox");
+            DefinedCondition::RemoteServerNotFound
+        })?;
+        let ids: Vec<String> = entries.iter().map(|(id, _)| id.clone()).collect();
+        let page = vn::select(&ids, &request).map_err(|e| match e {
+            VirtualNodeError::BadRequest(_) => DefinedCondition::BadRequest,
+            _ => DefinedCondition::ItemNotFound,
+        })?;
+        Ok(Some(vn::items_answer(&entries, &request, &page)))
+    }
+
+    /// The public notes of the remote actor at `address` (`user@host`), newest first, read from its
+    /// outbox through the fetcher (at most [`MAX_OUTBOX_PAGES`] pages and
+    /// [`crate::virtual_node::MAX_ITEMS`] items).
+    async fn remote_notes(&self, address: &str) -> Result<Vec<(String, Entry)>, GatewayError> {
+        let fetcher = self.fetcher.as_ref().ok_or(GatewayError::Remote(
+            "the gateway has no fetcher for remote actors".into(),
+        ))?;
+        let remote = |e: crate::error::FetchError| GatewayError::Remote(e.to_string());
+        let actor_url = fetcher.webfinger(address).await.map_err(remote)?;
+        let doc = fetcher.fetch_object(&actor_url).await.map_err(remote)?;
+        let actor = doc
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(&actor_url)
+            .to_owned();
+        let outbox_url = doc
+            .get("outbox")
+            .and_then(Value::as_str)
+            .ok_or_else(|| GatewayError::Remote("the actor has no outbox".into()))?;
+        if convert::origin(outbox_url) != convert::origin(&actor) {
+            return Err(GatewayError::Remote(
+                "the outbox is not on the actor's origin".into(),
+            ));
+        }
+        let mut collection = fetcher.fetch_object(outbox_url).await.map_err(remote)?;
+        let mut items: Vec<Value> = Vec::new();
+        for _ in 0..MAX_OUTBOX_PAGES {
+            let page_items = collection
+                .get("orderedItems")
+                .or_else(|| collection.get("items"));
+            if let Some(Value::Array(list)) = page_items {
+                items.extend(list.iter().cloned());
+            }
+            if items.len() >= crate::virtual_node::MAX_ITEMS {
+                break;
+            }
+            // The next page: `first` of the collection, then `next` of each page (ids or embedded).
+            let next = if page_items.is_none() {
+                collection.get("first")
+            } else {
+                collection.get("next")
+            };
+            collection = match next {
+                Some(Value::String(url)) if convert::origin(url) == convert::origin(&actor) => {
+                    fetcher.fetch_object(url).await.map_err(remote)?
+                }
+                Some(Value::Object(page)) => page.clone(),
+                _ => break,
+            };
+        }
+        Ok(crate::virtual_node::outbox_entries(
+            &actor,
+            &items,
+            &self.scheme,
+        ))
     }
 
     /// Pubsub `set` requests to virtual JIDs: `subscribe` to the microblog node follows the remote

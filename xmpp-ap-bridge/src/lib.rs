@@ -10,6 +10,7 @@ pub mod http;
 pub mod queue;
 pub mod signature;
 pub mod store;
+pub mod virtual_node;
 pub mod vocab;
 
 pub use error::{Error, EscapeError, FetchError, HandleError, SignatureError};

@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use xmpp_ap_bridge::fetch::{FetchConfig, Fetcher};
 use xmpp_ap_bridge::gateway::{
-    federated_blog_config, Gateway, GatewayScheme, XmppObjects, NS_PUBSUB,
+    federated_blog_config, Gateway, GatewayScheme, XmppObjects, IQ_NAMESPACES,
 };
 use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys};
 use xmpp_ap_bridge::queue::{run_worker, WorkerConfig};
@@ -32,7 +32,8 @@ use xmpp_social::client::XmppClient;
 use xmpp_social::component::{ComponentConfig, ComponentConnection};
 use xmpp_social::microblog::NS_MICROBLOG;
 use xmpp_social::microblog::{comments_node_name, Entry, MicroblogExt, PostOptions, Text};
-use xmpp_social::pubsub::{AccessModel, PubSubEvent, PubSubEvents, PubSubExt};
+use xmpp_social::pubsub::{AccessModel, ItemsQuery, PubSubEvent, PubSubEvents, PubSubExt};
+use xmpp_social::rsm::RsmRequest;
 use xmpp_testkit::{Server, ServerKind};
 
 const PW: &str = "secret-pw";
@@ -202,7 +203,7 @@ async fn start_gateway(server: &Server) -> GatewayUnderTest {
         server.component_addr(),
         server.component_secret(),
     );
-    component_config.iq_namespaces = vec![NS_PUBSUB.to_owned()];
+    component_config.iq_namespaces = IQ_NAMESPACES.iter().map(|s| (*s).to_owned()).collect();
     let conn = ComponentConnection::connect(component_config)
         .await
         .unwrap_or_else(|e| panic!("component: {e}\n{}", server.log_tail(30)));
@@ -592,4 +593,81 @@ async fn blog_scenario(kind: ServerKind) {
         .following(&format!("bob@{}", server.domain()))
         .unwrap()
         .is_empty());
+
+    // The virtual JID as a pubsub service: bob reads the Fedify actor's notes (its outbox, through
+    // the gateway) with disco and XEP-0059 paging.
+    for i in 1..=5 {
+        fedify
+            .control(
+                "post",
+                json!({"content": format!("<p>Outbox note {i}</p>")}),
+            )
+            .await;
+    }
+    let nodes = bob.disco_items(Some(&fed_jid)).await.unwrap();
+    assert_eq!(
+        nodes,
+        vec![(fed_jid.clone(), Some(NS_MICROBLOG.to_owned()))]
+    );
+    let info = bob
+        .disco_info(Some(&fed_jid), Some(NS_MICROBLOG))
+        .await
+        .unwrap();
+    assert!(info.has("http://jabber.org/protocol/pubsub"), "{info:?}");
+    let text = |item: &xmpp_social::pubsub::Item| String::from(item.payload.as_ref().unwrap());
+    let page_query = |rsm: RsmRequest| ItemsQuery {
+        rsm: Some(rsm),
+        ..ItemsQuery::default()
+    };
+    // Walk every page of 2: every note exactly once, newest first.
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut rsm = RsmRequest::first(2);
+    for _ in 0..10 {
+        let page = bob
+            .get_items(Some(&fed_jid), NS_MICROBLOG, &page_query(rsm.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("items of {virtual_jid}: {e}"));
+        let set = page.rsm.expect("an RSM answer");
+        assert_eq!(set.count, Some(5), "{set:?}");
+        if page.items.is_empty() {
+            break;
+        }
+        assert_eq!(set.first_index, Some(seen.len()));
+        seen.extend(page.items.iter().map(|i| (i.id.clone(), text(i))));
+        rsm = RsmRequest::after(2, set.last.unwrap());
+    }
+    assert_eq!(seen.len(), 5, "{seen:#?}");
+    for (n, (_, xml)) in seen.iter().enumerate() {
+        assert!(xml.contains(&format!("Outbox note {}", 5 - n)), "{xml}");
+    }
+    // The last page, one item by id, the latest one.
+    let last = bob
+        .get_items(
+            Some(&fed_jid),
+            NS_MICROBLOG,
+            &page_query(RsmRequest::last(2)),
+        )
+        .await
+        .unwrap();
+    let last_ids: Vec<&str> = last.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(last_ids, [seen[3].0.as_str(), seen[4].0.as_str()]);
+    let one = bob
+        .get_items_by_id(Some(&fed_jid), NS_MICROBLOG, &[seen[2].0.as_str()])
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert!(text(&one[0]).contains("Outbox note 3"));
+    let latest = bob
+        .get_items(
+            Some(&fed_jid),
+            NS_MICROBLOG,
+            &ItemsQuery {
+                max_items: Some(1),
+                ..ItemsQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(latest.items.len(), 1);
+    assert!(text(&latest.items[0]).contains("Outbox note 5"));
 }

@@ -32,7 +32,7 @@ use clap::Parser;
 use jid::BareJid;
 use serde::Deserialize;
 use xmpp_ap_bridge::fetch::{FetchConfig, Fetcher};
-use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme, XmppObjects, NS_PUBSUB};
+use xmpp_ap_bridge::gateway::{Gateway, GatewayScheme, XmppObjects, IQ_NAMESPACES};
 use xmpp_ap_bridge::http::{ApServer, HttpConfig, HttpDeliverer, LocalKeys};
 use xmpp_ap_bridge::queue::{run_worker, WorkerConfig};
 use xmpp_ap_bridge::store::{GatewayStore, SqliteGatewayStore};
@@ -122,8 +122,9 @@ async fn run(config: Config) -> Result<(), BoxError> {
         .next()
         .ok_or("the XMPP server address does not resolve")?;
     let mut component_config = ComponentConfig::new(component.clone(), server, config.xmpp.secret);
-    // Subscriptions of XMPP users to virtual JIDs (following fediverse actors).
-    component_config.iq_namespaces = vec![NS_PUBSUB.to_owned()];
+    // Subscriptions of XMPP users to virtual JIDs (following fediverse actors), the items and
+    // service discovery of virtual JIDs.
+    component_config.iq_namespaces = IQ_NAMESPACES.iter().map(|s| (*s).to_owned()).collect();
     let conn = ComponentConnection::connect(component_config).await?;
 
     let (tx, rx) = tokio::sync::mpsc::channel(1024);

@@ -3,7 +3,8 @@
 //! Alice publishes 20 encrypted entries, Bob and Carol get the secret later and read them all, Alice
 //! revokes Carol and rotates, then only Bob reads the new entries; a newcomer gets the old secrets
 //! marked revoked and reads everything; a secret forged by another account is refused and changes
-//! nothing.
+//! nothing. With the whitelist access model XEP-0473 recommends, only members fetch the items and a
+//! revoked reader leaves the whitelist.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use std::time::Duration;
@@ -338,6 +339,107 @@ async fn ox_on(kind: ServerKind) {
         Err(OxError::UnknownSecret { .. })
     ));
     assert_eq!(read_all(&bob, &alice_jid).await.0.len(), count_before);
+}
+
+/// XEP-0473 with the whitelist access model it recommends: only members fetch the ciphertext, and a
+/// revoked reader also leaves the whitelist.
+async fn whitelist_on(kind: ServerKind) {
+    let server = start(kind).await;
+    let (alice, _alice_in) = login(&server, "alice").await;
+    let (bob, mut bob_in) = login(&server, "bob").await;
+    let (carol, mut carol_in) = login(&server, "carol").await;
+    let alice_jid: Jid = alice.connection().jid().to_bare().into();
+    let bob_bare = bob.connection().jid().to_bare();
+    let carol_bare = carol.connection().jid().to_bare();
+    let node = "private-notes";
+    let log = |e: &dyn std::fmt::Display| format!("{kind:?}: {e}\n{}", server.log_tail(30));
+
+    alice.new_node_secret(None, node, None).await.unwrap();
+    let options = xmpp_e2ee::ox::client::encrypted_node_options();
+    alice
+        .publish_encrypted(None, node, Some("n1"), &entry(1), Some(&options))
+        .await
+        .unwrap_or_else(|e| panic!("{}", log(&e)));
+    let q = ItemsQuery::default();
+    assert!(
+        bob.connection()
+            .get_items(Some(&alice_jid), node, &q)
+            .await
+            .is_err(),
+        "{kind:?}: a non-member fetched a whitelist node"
+    );
+    alice
+        .set_node_readers(None, node, &[bob_bare.clone(), carol_bare.clone()], &[])
+        .await
+        .unwrap_or_else(|e| panic!("{}", log(&e)));
+    alice
+        .share_node(None, node, &[bob_bare.clone(), carol_bare.clone()])
+        .await
+        .unwrap();
+    next_ox(&bob, &mut bob_in).await.unwrap();
+    next_ox(&carol, &mut carol_in).await.unwrap();
+    for reader in [&bob, &carol] {
+        let items = reader
+            .connection()
+            .get_items(Some(&alice_jid), node, &q)
+            .await
+            .unwrap_or_else(|e| panic!("{}", log(&e)))
+            .items;
+        assert_eq!(items.len(), 1);
+        let el = reader
+            .decrypt_item(Some(&alice_jid), node, &items[0])
+            .unwrap();
+        assert_eq!(el, entry(1));
+    }
+
+    alice
+        .set_node_readers(None, node, &[], std::slice::from_ref(&carol_bare))
+        .await
+        .unwrap_or_else(|e| panic!("{}", log(&e)));
+    alice
+        .rotate_node_secret(
+            None,
+            node,
+            std::slice::from_ref(&bob_bare),
+            std::slice::from_ref(&carol_bare),
+            None,
+        )
+        .await
+        .unwrap();
+    next_ox(&bob, &mut bob_in).await.unwrap();
+    next_ox(&carol, &mut carol_in).await.unwrap();
+    alice
+        .publish_encrypted(None, node, Some("n2"), &entry(2), Some(&options))
+        .await
+        .unwrap();
+    assert!(
+        carol
+            .connection()
+            .get_items(Some(&alice_jid), node, &q)
+            .await
+            .is_err(),
+        "{kind:?}: a removed reader still fetches the node"
+    );
+    let items = bob
+        .connection()
+        .get_all_items(Some(&alice_jid), node, 100, None)
+        .await
+        .unwrap();
+    let n2 = items.iter().find(|i| i.id == "n2").expect("n2");
+    assert_eq!(
+        bob.decrypt_item(Some(&alice_jid), node, n2).unwrap(),
+        entry(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whitelist_on_prosody() {
+    whitelist_on(ServerKind::Prosody).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whitelist_on_ejabberd() {
+    whitelist_on(ServerKind::Ejabberd).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,8 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 use xmpp_parsers::message::{Lang, Message};
 use xmpp_social::pubsub::{
-    AccessModel, Item, NodeConfig, PreconditionPolicy, PubSubExt, PublishOptions,
+    AccessModel, Affiliation, AffiliationEntry, Item, NodeConfig, PreconditionPolicy, PubSubExt,
+    PublishOptions,
 };
 use xmpp_social::Connection;
 
@@ -503,6 +504,34 @@ impl<C: Connection, S: OxStore + Send + 'static> OxClient<C, S> {
             self.send_secret_payload(jid, payload.clone()).await?;
         }
         Ok(secret)
+    }
+
+    /// Maintains the whitelist of an encrypted node (owner only): `readers` become members and
+    /// `removed` lose their affiliation (XEP-0473: a revoked entity SHOULD also leave the whitelist).
+    pub async fn set_node_readers(
+        &self,
+        service: Option<&Jid>,
+        node: &str,
+        readers: &[BareJid],
+        removed: &[BareJid],
+    ) -> Result<(), OxError> {
+        let entries: Vec<AffiliationEntry> = readers
+            .iter()
+            .map(|j| (j, Affiliation::Member))
+            .chain(removed.iter().map(|j| (j, Affiliation::None)))
+            .map(|(j, affiliation)| AffiliationEntry {
+                node: None,
+                jid: Some(Jid::from(j.clone())),
+                affiliation,
+            })
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.conn
+            .set_node_affiliations(service, node, &entries)
+            .await?;
+        Ok(())
     }
 
     /// Publishes `payload` encrypted with the node's current secret. `options` are the node's

@@ -7,6 +7,7 @@ pub mod hashes;
 pub mod ibb;
 pub mod jingle;
 pub mod jingle_ibb;
+pub mod jmi;
 pub mod session;
 pub mod socks5;
 

@@ -6,4 +6,6 @@ pub mod omemo;
 pub mod ox;
 pub mod pte;
 pub mod sce;
+#[cfg(feature = "openpgp")]
+pub mod secure;
 pub mod signing;

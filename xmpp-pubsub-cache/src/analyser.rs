@@ -25,11 +25,13 @@ pub const NS_ATOM: &str = "http://www.w3.org/2005/Atom";
 pub const NODE_MICROBLOG: &str = "urn:xmpp:microblog:0";
 /// XEP-0277 comments node prefix.
 pub const NODE_COMMENTS_PREFIX: &str = "urn:xmpp:microblog:0:comments/";
-/// Payload namespaces of encrypted items (OpenPGP XEP-0373, OMEMO XEP-0384 both versions).
+/// Payload namespaces of encrypted items (OpenPGP XEP-0373, OMEMO XEP-0384 both versions, pubsub
+/// targeted encryption XEP-0477).
 pub const ENCRYPTED_NAMESPACES: &[&str] = &[
     "urn:xmpp:openpgp:0",
     "urn:xmpp:omemo:2",
     "eu.siacs.conversations.axolotl",
+    "urn:xmpp:pte:0",
 ];
 /// Longest indexed text per item (bytes); longer text is cut at a character boundary.
 pub const MAX_TEXT: usize = 256 * 1024;

@@ -14,9 +14,11 @@ use minidom::Element;
 use xmpp_e2ee::ox::client::OxMessage;
 use xmpp_e2ee::ox::pep::{NODE_PUBLIC_KEYS, NODE_SECRET_KEY};
 use xmpp_e2ee::ox::pubsub::SharedSecret;
-use xmpp_e2ee::ox::{MemoryOxStore, OxClient, OxError, OxPepExt};
+use xmpp_e2ee::ox::{
+    MemoryOxStore, OxClient, OxError, OxPepExt, DISCO_FEATURES, NS_OX_IM, NS_OX_PUBSUB,
+};
 use xmpp_parsers::stanza::Stanza;
-use xmpp_social::client::XmppClient;
+use xmpp_social::client::{ClientConfig, Transport, XmppClient};
 use xmpp_social::connection::Incoming;
 use xmpp_social::pubsub::{
     AccessModel, ItemsQuery, MaxItems, NodeConfig, PreconditionPolicy, PubSubExt, PublishOptions,
@@ -47,7 +49,15 @@ async fn start(kind: ServerKind) -> Server {
 
 async fn login(server: &Server, user: &str) -> (Client, Incoming) {
     let jid = format!("{user}@{}", server.domain());
-    let conn = XmppClient::connect_plaintext_loopback(&jid, PW, server.c2s_addr())
+    let mut config = ClientConfig::new(
+        jid.parse().unwrap(),
+        PW,
+        Transport::PlaintextLoopback {
+            addr: server.c2s_addr(),
+        },
+    );
+    config.features = DISCO_FEATURES.iter().map(|f| (*f).to_owned()).collect();
+    let conn = XmppClient::connect(config)
         .await
         .unwrap_or_else(|e| panic!("{user} could not log in: {e}\n{}", server.log_tail(30)));
     let incoming = conn.incoming();
@@ -160,6 +170,14 @@ async fn ox_on(kind: ServerKind) {
     // An account without keys.
     let nobody: Jid = format!("dave@{}", server.domain()).parse().unwrap();
     assert!(bob.connection().public_keys(Some(&nobody)).await.is_err());
+
+    // XEP-0374 §2.1: support is announced in disco#info.
+    let info = bob
+        .connection()
+        .disco_info(Some(&alice.connection().jid()), None)
+        .await
+        .unwrap();
+    assert!(info.has(NS_OX_IM) && info.has(NS_OX_PUBSUB), "{kind:?}");
 
     // XEP-0374: a signcrypted chat message.
     alice

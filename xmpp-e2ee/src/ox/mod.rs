@@ -47,5 +47,14 @@ pub const NS_OX_IM: &str = "urn:xmpp:openpgp:im:0";
 /// The OpenPGP for pubsub namespace and feature (XEP-0473).
 pub const NS_OX_PUBSUB: &str = "urn:xmpp:openpgp:pubsub:0";
 
+/// The XEP-0030 features a client using this module announces (add them to
+/// `xmpp_social::client::ClientConfig::features`): OX instant messaging (XEP-0374), OpenPGP for pubsub
+/// (XEP-0473), and the `+notify` of the public key metadata node (XEP-0373 §4.5).
+pub const DISCO_FEATURES: &[&str] = &[
+    NS_OX_IM,
+    NS_OX_PUBSUB,
+    "urn:xmpp:openpgp:0:public-keys+notify",
+];
+
 /// Result alias of this module.
 pub type Result<T> = std::result::Result<T, OxError>;

@@ -1,21 +1,24 @@
 //! Pubsub targeted encryption (XEP-0477) over real Prosody and ejabberd: in Alice's public blog
 //! node, one item is encrypted with OMEMO:2 for Bob only. Bob decrypts it once and keeps the
 //! plaintext in his pubsub cache (the OMEMO key is gone afterwards), Carol gets a typed "not for us",
-//! public items stay public, and a wrapper claiming another publisher is refused.
+//! public items stay public, and a wrapper claiming another publisher is refused. Alice also signs
+//! the plaintext before encrypting (XEP-0475): Bob verifies her signature on what he decrypted.
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
 use std::sync::Arc;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
+use sequoia_openpgp::cert::{CertBuilder, CipherSuite};
 use xmpp_e2ee::omemo::{MemoryStore, OmemoClient, OmemoConfig};
 use xmpp_e2ee::pte::{
     decrypt_item, publish_targeted, read_item, CachePlaintextStore, MemoryPlaintextStore,
     PlaintextStore, PteEncrypted, PteError, PteRead, TYPE_OMEMO2,
 };
+use xmpp_e2ee::signing::{SigningError, SigningExt};
 use xmpp_pubsub_cache::{Cache, NodeKey};
 use xmpp_social::client::XmppClient;
-use xmpp_social::microblog::{Entry, MicroblogExt, Text};
+use xmpp_social::microblog::{Entry, ItemRef, MicroblogExt, Text};
 use xmpp_social::pubsub::{AccessModel, PubSubExt};
 use xmpp_social::Connection;
 use xmpp_testkit::{Server, ServerKind};
@@ -91,6 +94,20 @@ async fn story(kind: ServerKind) {
         report.recipients.iter().any(|r| r.jid == bob_jid.as_str()),
         "{report:?}"
     );
+    // Signed before encryption: the signature covers the plaintext (XEP-0475).
+    let acert = CertBuilder::new()
+        .set_cipher_suite(CipherSuite::Cv25519)
+        .add_userid(format!("xmpp:{alice_jid}"))
+        .add_signing_subkey()
+        .generate()
+        .unwrap()
+        .0;
+    let target = ItemRef::new(service.clone(), NODE, "for-bob");
+    alice
+        .connection()
+        .publish_signature(&target, Some(&secret), &acert, true)
+        .await
+        .unwrap();
     // The publisher reads her own item from what she kept.
     assert_eq!(
         alice_kept.load(&service_bare, NODE, "for-bob").unwrap(),
@@ -131,6 +148,23 @@ async fn story(kind: ServerKind) {
     assert_eq!(first.payload, secret);
     assert_eq!(first.by, alice_jid);
     assert!(first.device.is_some());
+    // Bob checks Alice's signature on the plaintext; over the ciphertext it does not verify.
+    let checks = bob
+        .connection()
+        .verify_signatures_of(&target, Some(&first.payload), std::slice::from_ref(&acert))
+        .await
+        .unwrap();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].result.as_ref().unwrap().signer, alice_jid);
+    let checks = bob
+        .connection()
+        .verify_item_signatures(&target, std::slice::from_ref(&acert))
+        .await
+        .unwrap();
+    assert!(matches!(
+        checks[0].result,
+        Err(SigningError::BadSignature(_))
+    ));
     let key = NodeKey::new(bob_jid.to_string(), service_bare.to_string(), NODE);
     let cached = cache.item(&key, "for-bob").unwrap().unwrap();
     assert!(cached.encrypted && cached.decrypted, "{cached:?}");

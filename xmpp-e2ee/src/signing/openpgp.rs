@@ -264,36 +264,26 @@ fn signature_in(extra: &[Element]) -> Option<&Element> {
 
 /// Pubsub signing (XEP-0475/0476) over any [`Connection`].
 pub trait SigningExt: Connection + Sized {
-    /// Signs the published item `target` with `cert` as this account and publishes the signature as
-    /// this account's XEP-0470 attachment (other attachments are kept). The item is read back from
-    /// the service first, so what is signed is what readers will get. When this account published
-    /// the item, its attachment node is created if needed.
-    fn sign_published_item(
+    /// Signs `payload`, the plaintext payload of item `target`, with `cert` as this account and
+    /// publishes the signature as this account's XEP-0470 attachment (other attachments are kept).
+    /// For an encrypted item, pass the plaintext: XEP-0475 signs before encryption. When
+    /// `create_node` is set (this account published the item), the item's attachment node is
+    /// created if needed.
+    fn publish_signature(
         &self,
         target: &ItemRef,
+        payload: Option<&Element>,
         cert: &Cert,
+        create_node: bool,
     ) -> impl std::future::Future<Output = Result<Signature, SigningError>> + Send {
         let target = target.clone();
         let cert = cert.clone();
+        let item = wrap_payload(payload);
         async move {
             let service = target.service.to_bare();
             let me = self.jid().to_bare();
-            let items = self
-                .get_items_by_id(
-                    Some(&Jid::from(service.clone())),
-                    &target.node,
-                    &[&target.item],
-                )
-                .await?;
-            let item = items
-                .into_iter()
-                .find(|i| i.id == target.item)
-                .ok_or_else(|| SigningError::Malformed {
-                    element: "item",
-                    reason: format!("item {:?} not found", target.item),
-                })?;
-            let signature = sign_item(&cert, &me, &service, &wrap_payload(item.payload.as_ref()))?;
-            if item.publisher.as_ref().is_none_or(|p| p.to_bare() == me) {
+            let signature = sign_item(&cert, &me, &service, &item)?;
+            if create_node {
                 self.create_attachments_node(&target).await?;
             }
             let element = signature.to_element();
@@ -306,33 +296,41 @@ pub trait SigningExt: Connection + Sized {
         }
     }
 
-    /// Reads the item `target` and every signature attached to it, and verifies each against
-    /// `certs` (the certificates of the JIDs concerned). A signature attachment is accepted only
-    /// from a JID it names as a signer whose certificate made it.
-    fn verify_item_signatures(
+    /// Signs the published (plaintext) item `target` with `cert` as this account and publishes
+    /// the signature as this account's XEP-0470 attachment: the item is read back from the service
+    /// first, so what is signed is what readers will get. When this account published the item,
+    /// its attachment node is created if needed.
+    fn sign_published_item(
         &self,
         target: &ItemRef,
+        cert: &Cert,
+    ) -> impl std::future::Future<Output = Result<Signature, SigningError>> + Send {
+        let target = target.clone();
+        let cert = cert.clone();
+        async move {
+            let me = self.jid().to_bare();
+            let item = fetch_item(self, &target).await?;
+            let mine = item.publisher.as_ref().is_none_or(|p| p.to_bare() == me);
+            self.publish_signature(&target, item.payload.as_ref(), &cert, mine)
+                .await
+        }
+    }
+
+    /// Verifies every signature attached to item `target` against `payload` (its plaintext
+    /// payload: for an encrypted item, the decrypted one) and `certs` (the certificates of the
+    /// JIDs concerned). A signature attachment is accepted only from a JID it names as a signer
+    /// whose certificate made it.
+    fn verify_signatures_of(
+        &self,
+        target: &ItemRef,
+        payload: Option<&Element>,
         certs: &[Cert],
     ) -> impl std::future::Future<Output = Result<Vec<SignatureCheck>, SigningError>> + Send {
         let target = target.clone();
         let certs = certs.to_vec();
+        let wrapped = wrap_payload(payload);
         async move {
             let service = target.service.to_bare();
-            let items = self
-                .get_items_by_id(
-                    Some(&Jid::from(service.clone())),
-                    &target.node,
-                    &[&target.item],
-                )
-                .await?;
-            let item = items
-                .into_iter()
-                .find(|i| i.id == target.item)
-                .ok_or_else(|| SigningError::Malformed {
-                    element: "item",
-                    reason: format!("item {:?} not found", target.item),
-                })?;
-            let wrapped = wrap_payload(item.payload.as_ref());
             let view = self.attachments(&target).await?;
             let mut out = Vec::new();
             for ja in &view.by_jid {
@@ -356,6 +354,39 @@ pub trait SigningExt: Connection + Sized {
             Ok(out)
         }
     }
+
+    /// Reads the (plaintext) item `target` and verifies every signature attached to it, as
+    /// [`SigningExt::verify_signatures_of`] does.
+    fn verify_item_signatures(
+        &self,
+        target: &ItemRef,
+        certs: &[Cert],
+    ) -> impl std::future::Future<Output = Result<Vec<SignatureCheck>, SigningError>> + Send {
+        let target = target.clone();
+        let certs = certs.to_vec();
+        async move {
+            let item = fetch_item(self, &target).await?;
+            self.verify_signatures_of(&target, item.payload.as_ref(), &certs)
+                .await
+        }
+    }
+}
+
+async fn fetch_item<C: Connection>(
+    conn: &C,
+    target: &ItemRef,
+) -> Result<xmpp_social::pubsub::Item, SigningError> {
+    let service = Jid::from(target.service.to_bare());
+    let items = conn
+        .get_items_by_id(Some(&service), &target.node, &[&target.item])
+        .await?;
+    items
+        .into_iter()
+        .find(|i| i.id == target.item)
+        .ok_or_else(|| SigningError::Malformed {
+            element: "item",
+            reason: format!("item {:?} not found", target.item),
+        })
 }
 
 impl<C: Connection + Sized> SigningExt for C {}

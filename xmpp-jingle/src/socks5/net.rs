@@ -94,35 +94,52 @@ pub async fn connect(
         .map_err(|_| Socks5Error::Timeout(limit, "connecting to a streamhost"))?
 }
 
+/// How many incoming handshakes [`accept`] runs at once; further connections wait in the backlog.
+pub const MAX_PENDING_HANDSHAKES: usize = 8;
+
 /// Accepts connections on `listener` until one completes the handshake with a DST.ADDR in
-/// `expected`, within `limit`. Connections that fail or ask for another address are dropped (each
-/// gets at most [`HANDSHAKE_TIMEOUT`]). Returns the stream and the matched address.
+/// `expected`, within `limit`. Handshakes run concurrently (at most [`MAX_PENDING_HANDSHAKES`], each
+/// within [`HANDSHAKE_TIMEOUT`]), so a silent or hostile connection cannot hold up the expected one;
+/// connections that fail or ask for another address are dropped. Returns the stream and the matched
+/// address.
 pub async fn accept(
     listener: &TcpListener,
     expected: &[String],
     limit: Duration,
 ) -> Result<(TcpStream, String), Socks5Error> {
     let deadline = Instant::now() + limit;
+    let mut pending = tokio::task::JoinSet::new();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let (mut stream, _) = timeout(left, listener.accept())
-            .await
-            .map_err(|_| Socks5Error::Timeout(limit, "waiting for a SOCKS5 connection"))??;
-        let per = left.min(HANDSHAKE_TIMEOUT);
-        let handshake = server_handshake(&mut stream, |addr| expected.iter().any(|e| e == addr));
-        match timeout(per, handshake).await {
-            Ok(Ok(addr)) => {
-                stream.set_nodelay(true)?;
-                return Ok((stream, addr));
+        let room = pending.len() < MAX_PENDING_HANDSHAKES;
+        tokio::select! {
+            accepted = listener.accept(), if room => {
+                let (mut stream, _) = accepted?;
+                let expected = expected.to_vec();
+                pending.spawn(async move {
+                    let handshake =
+                        server_handshake(&mut stream, |addr| expected.iter().any(|e| e == addr));
+                    match timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                        Ok(Ok(addr)) => Some((stream, addr)),
+                        Ok(Err(e)) => {
+                            tracing::debug!("SOCKS5 connection dropped: {e}");
+                            None
+                        }
+                        Err(_) => {
+                            tracing::debug!("SOCKS5 connection dropped: handshake too slow");
+                            None
+                        }
+                    }
+                });
             }
-            Ok(Err(e)) => tracing::debug!("SOCKS5 connection dropped: {e}"),
-            Err(_) => tracing::debug!("SOCKS5 connection dropped: handshake too slow"),
-        }
-        if Instant::now() >= deadline {
-            return Err(Socks5Error::Timeout(
-                limit,
-                "waiting for a SOCKS5 connection",
-            ));
+            Some(done) = pending.join_next(), if !pending.is_empty() => {
+                if let Ok(Some((stream, addr))) = done {
+                    stream.set_nodelay(true)?;
+                    return Ok((stream, addr));
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(Socks5Error::Timeout(limit, "waiting for a SOCKS5 connection"));
+            }
         }
     }
 }
@@ -172,12 +189,15 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let want = vec!["good".to_owned()];
         let server = tokio::spawn(async move {
-            let (mut s, addr) = accept(&listener, &want, Duration::from_secs(10))
+            // Less than HANDSHAKE_TIMEOUT: the silent connection must not be waited for.
+            let (mut s, addr) = accept(&listener, &want, Duration::from_secs(5))
                 .await
                 .unwrap();
             s.write_all(b"hello").await.unwrap();
             addr
         });
+        // A connection that never speaks does not hold up the others.
+        let _silent = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         // A wrong address is refused and the listener keeps waiting.
         let bad = connect("127.0.0.1", port, "bad", Duration::from_secs(5)).await;
         assert!(

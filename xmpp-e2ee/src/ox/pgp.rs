@@ -7,6 +7,7 @@
 //! and bounds the plaintext ([`MAX_PLAINTEXT_BYTES`]), so a compression bomb is an error, not an
 //! allocation.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{Read, Write};
 
@@ -364,8 +365,8 @@ struct Helper<'a> {
     good: Vec<String>,
     unknown_signer: bool,
     bad: Option<String>,
-    wrong_password: bool,
-    no_key: bool,
+    // Outlives the helper: `with_policy` consumes it when decryption fails.
+    failure: &'a Cell<Option<OxError>>,
 }
 
 impl VerificationHelper for Helper<'_> {
@@ -405,7 +406,7 @@ impl DecryptionHelper for Helper<'_> {
         decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
     ) -> openpgp::Result<Option<Cert>> {
         match self.decryption {
-            Decryption::None => {}
+            Decryption::None => self.failure.set(Some(OxError::NoDecryptionKey)),
             Decryption::Keys(keys) => {
                 for key in keys {
                     for mut pair in key.decryption_keypairs() {
@@ -424,7 +425,7 @@ impl DecryptionHelper for Helper<'_> {
                         }
                     }
                 }
-                self.no_key = true;
+                self.failure.set(Some(OxError::NoDecryptionKey));
             }
             Decryption::Password(password) => {
                 let password = Password::from(password);
@@ -435,7 +436,7 @@ impl DecryptionHelper for Helper<'_> {
                         }
                     }
                 }
-                self.wrong_password = true;
+                self.failure.set(Some(OxError::WrongPassword));
             }
         }
         Err(openpgp::Error::InvalidOperation(CANNOT_DECRYPT.to_owned()).into())
@@ -453,6 +454,7 @@ pub fn open(
 ) -> Result<Opened, OxError> {
     check_len("OpenPGP message", message.len(), MAX_MESSAGE_BYTES)?;
     let p = policy();
+    let failure = Cell::new(None);
     let helper = Helper {
         decryption,
         verifiers,
@@ -461,13 +463,12 @@ pub fn open(
         good: Vec::new(),
         unknown_signer: false,
         bad: None,
-        wrong_password: false,
-        no_key: false,
+        failure: &failure,
     };
     let builder = DecryptorBuilder::from_bytes(message).map_err(OxError::pgp)?;
     let mut decryptor = match builder.with_policy(&p, None, helper) {
         Ok(d) => d,
-        Err(e) => return Err(classify(e)),
+        Err(e) => return Err(failure.take().unwrap_or_else(|| OxError::pgp(e))),
     };
     let mut plaintext = Vec::new();
     let read = (&mut decryptor)
@@ -497,17 +498,6 @@ pub fn open(
     })
 }
 
-// `with_policy` fails when decryption failed; the helper recorded why, but it is consumed by then,
-// so the error text is the only clue left.
-fn classify(e: impl fmt::Display) -> OxError {
-    let text = e.to_string();
-    if text.contains(CANNOT_DECRYPT) {
-        // The helper's own error: no key or wrong password. Which one is told by the message kind.
-        return OxError::NoDecryptionKey;
-    }
-    OxError::OpenPgp(text)
-}
-
 /// Decrypts a password-encrypted message (it must not be signed by an unknown key; signatures are
 /// not required).
 pub fn decrypt_with_password(message: &[u8], password: &str) -> Result<Vec<u8>, OxError> {
@@ -518,7 +508,6 @@ pub fn decrypt_with_password(message: &[u8], password: &str) -> Result<Vec<u8>, 
             expected: "encrypted",
             found: "not encrypted",
         }),
-        Err(OxError::NoDecryptionKey) => Err(OxError::WrongPassword),
         Err(e) => Err(e),
     }
 }

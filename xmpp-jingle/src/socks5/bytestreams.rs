@@ -31,6 +31,8 @@ pub const MAX_STREAMHOSTS: usize = 32;
 pub const MAX_SID_LEN: usize = 256;
 /// The most disco#items entries looked at during proxy discovery.
 pub const MAX_DISCO_ITEMS: usize = 64;
+/// How long discovery waits for each item's `disco#info`.
+pub const DISCO_ITEM_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest host name or address accepted.
 const MAX_HOST_LEN: usize = 255;
 
@@ -300,10 +302,10 @@ pub async fn discover_proxies<C: Connection>(
     let mut found = Vec::new();
     for item in items.items.iter().take(MAX_DISCO_ITEMS) {
         let info = conn
-            .send_iq(IqRequest::get(
-                Some(item.jid.clone()),
-                DiscoInfoQuery { node: None }.into(),
-            ))
+            .send_iq(
+                IqRequest::get(Some(item.jid.clone()), DiscoInfoQuery { node: None }.into())
+                    .with_timeout(DISCO_ITEM_TIMEOUT),
+            )
             .await;
         let Ok(Some(info)) = info else { continue };
         let Ok(info) = DiscoInfoResult::try_from(info) else {

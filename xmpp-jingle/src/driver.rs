@@ -404,6 +404,98 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
             }
             None => (offer_transport.block_size, Range::default()),
         };
+        let ibb_sid = offer_transport.sid.clone().unwrap_or_else(|| sid.clone());
+        self.send_data(
+            &peer,
+            &sid,
+            &ibb_sid,
+            block_size,
+            range,
+            file.size,
+            (Creator::Initiator, "file".into()),
+            reader,
+            &mut ev_rx,
+        )
+        .await
+    }
+
+    /// Requests a file `peer` holds (XEP-0234 §5, senders='responder'), described by `file` (usually a
+    /// hash, or a name), and receives it into `writer`. Hashes are checked like for an offer.
+    pub async fn request_file<W: AsyncWrite + Unpin + Send>(
+        &self,
+        peer: Jid,
+        file: File,
+        writer: &mut W,
+    ) -> Result<ReceiveOutcome> {
+        let sid = crate::random_id();
+        let transport = IbbTransport {
+            block_size: self.shared.cfg.block_size,
+            ..IbbTransport::offer()
+        };
+        let ibb_sid = transport.sid.clone().unwrap_or_else(|| sid.clone());
+        let incoming = self.expect_ibb(peer.clone(), &ibb_sid, transport.block_size);
+        let content = Content::new(Creator::Initiator, "file-request")
+            .with_senders(Senders::Responder)
+            .with_description(Description::File(FileDescription { file: file.clone() }))
+            .with_transport(Transport::Ibb(transport));
+        let (ev_tx, mut ev_rx) = mpsc::channel(QUEUE);
+        let (p, s) = (peer.clone(), sid.clone());
+        self.run(&sid, Some(ev_tx), true, move |m, now| {
+            m.initiate_with_sid(p, s, vec![content], now).map(|_| ())
+        })
+        .await?;
+        let accepted = loop {
+            let ev = tokio::time::timeout(self.shared.cfg.accept_timeout, ev_rx.recv())
+                .await
+                .map_err(|_| Error::Timeout("session-accept"))?
+                .ok_or_else(|| Error::InvalidState("driver stopped".into()))?;
+            match ev.kind {
+                EventKind::Accepted { contents } => break contents,
+                EventKind::Terminated { reason, .. } => return Err(Error::Terminated(reason)),
+                _ => {}
+            }
+        };
+        // The holder's answer describes the file it sends (size, hashes).
+        let described = accepted
+            .iter()
+            .find_map(|c| match &c.description {
+                Some(Description::File(d)) => Some(d.file.clone()),
+                _ => None,
+            })
+            .unwrap_or(file);
+        receive_data(
+            self,
+            &peer,
+            &sid,
+            (Creator::Initiator, "file-request".into()),
+            &described,
+            incoming,
+            &mut ev_rx,
+            writer,
+            0,
+            StreamHasher::new(),
+        )
+        .await
+    }
+
+    /// Sends the data of an accepted content over IBB, then its `<checksum/>`, then waits for the receiver
+    /// to end the session (ends it itself when the receiver does not).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_data<R>(
+        &self,
+        peer: &Jid,
+        sid: &str,
+        ibb_sid: &str,
+        block_size: u16,
+        range: Range,
+        size: Option<u64>,
+        content: (Creator, String),
+        reader: &mut R,
+        ev_rx: &mut mpsc::Receiver<Event>,
+    ) -> Result<SendOutcome>
+    where
+        R: AsyncRead + AsyncSeek + Unpin + Send,
+    {
         // Hash the part the receiver already has, then send the rest.
         let mut full = StreamHasher::new();
         let mut part = StreamHasher::new();
@@ -423,11 +515,10 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
                     "range offset beyond the end of the file".into(),
                 ));
             }
-            let ibb_sid = offer_transport.sid.clone().unwrap_or_else(|| sid.clone());
             let sent = self
                 .send_ibb(
-                    &peer,
-                    &ibb_sid,
+                    peer,
+                    ibb_sid,
                     block_size,
                     reader,
                     range.length,
@@ -445,14 +536,14 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
                 } else {
                     ReasonCondition::FailedTransport
                 };
-                self.terminate(&peer, &sid, Reason::new(cond)).await;
+                self.terminate(peer, sid, Reason::new(cond)).await;
                 return Err(e);
             }
         };
         // Whole-file hashes (prefix + part sent) when the part went to the end of the file.
         let part_hashes = part.finish();
         let whole = full;
-        let tail_ok = range.length.is_none() && file.size.is_none_or(|s| s == whole.bytes());
+        let tail_ok = range.length.is_none() && size.is_none_or(|s| s == whole.bytes());
         let whole_hashes = whole.finish();
         let mut sum = File {
             hashes: if tail_ok {
@@ -470,14 +561,14 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
             });
         }
         let checksum = FtInfo::Checksum(Box::new(Checksum {
-            creator: Creator::Initiator,
-            name: "file".into(),
+            creator: content.0,
+            name: content.1,
             file: sum,
         }))
         .to_element();
-        let (p, s) = (peer.clone(), sid.clone());
+        let (p, s) = (peer.clone(), sid.to_owned());
         let _ = self
-            .run(&sid, None, true, move |m, now| {
+            .run(sid, None, true, move |m, now| {
                 m.session_info(&p, &s, vec![checksum], now)
             })
             .await;
@@ -494,7 +585,7 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
         let reason = match by_peer {
             Ok(Some(r)) => r,
             _ => {
-                self.terminate(&peer, &sid, Reason::new(ReasonCondition::Success))
+                self.terminate(peer, sid, Reason::new(ReasonCondition::Success))
                     .await;
                 None
             }
@@ -505,7 +596,7 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
             }
         }
         Ok(SendOutcome {
-            sid,
+            sid: sid.to_owned(),
             bytes_sent: sent,
             offset: range.offset,
             hashes: whole_hashes,
@@ -667,6 +758,57 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
         }
     }
 
+    /// Whether the peer asks us for a file (senders='responder': answer with [`Self::serve`]) rather
+    /// than offering one.
+    pub fn is_request(&self) -> bool {
+        self.content.senders == Some(Senders::Responder)
+    }
+
+    /// Answers a file request: accepts it, describing the file we send as `file` (size, name...), and
+    /// sends `reader` over the bytestream the requester offered.
+    pub async fn serve<R>(mut self, file: File, reader: &mut R) -> Result<SendOutcome>
+    where
+        R: AsyncRead + AsyncSeek + Unpin + Send,
+    {
+        let Some(Transport::Ibb(offered)) = self.content.transport.clone() else {
+            self.reject(Reason::new(ReasonCondition::UnsupportedTransports))
+                .await;
+            return Err(Error::InvalidState(
+                "no usable in-band transport offered".into(),
+            ));
+        };
+        let answer = offered.answer(self.client.shared.cfg.block_size);
+        let ibb_sid = offered.sid.clone().unwrap_or_else(|| self.sid.clone());
+        let range = self
+            .file()
+            .and_then(|f| f.range.clone())
+            .unwrap_or_default();
+        let mut content = self.content.clone();
+        content.description = Some(Description::File(FileDescription { file: file.clone() }));
+        content.transport = Some(Transport::Ibb(answer.clone()));
+        let (p, s) = (self.peer.clone(), self.sid.clone());
+        self.client
+            .run(&self.sid, None, true, move |m, now| {
+                m.accept(&p, &s, vec![content], now)
+            })
+            .await?;
+        let name = (self.content.creator, self.content.name.clone());
+        let client = self.client.clone();
+        client
+            .send_data(
+                &self.peer,
+                &self.sid,
+                &ibb_sid,
+                answer.block_size,
+                range,
+                file.size,
+                name,
+                reader,
+                &mut self.events,
+            )
+            .await
+    }
+
     /// Declines the offer.
     pub async fn reject(self, reason: Reason) {
         self.client.terminate(&self.peer, &self.sid, reason).await;
@@ -705,7 +847,7 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
             }
         };
         let answer = ibb.answer(cfg.block_size);
-        let mut incoming = self.client.expect_ibb(
+        let incoming = self.client.expect_ibb(
             self.peer.clone(),
             ibb.sid.as_deref().unwrap_or_default(),
             answer.block_size,
@@ -727,124 +869,146 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
                 m.accept(&p, &s, vec![content], now)
             })
             .await?;
-        // Data, while watching the session.
-        let mut whole = prefix;
-        let mut part = StreamHasher::new();
-        let mut checksums: Vec<Checksum> = Vec::new();
-        let received = {
-            let read = async {
-                let mut tee = TeeHasher {
-                    whole: &mut whole,
-                    writer,
-                };
-                incoming.read_into(&mut tee, &mut part).await
-            };
-            tokio::pin!(read);
-            loop {
-                tokio::select! {
-                    r = &mut read => break r,
-                    ev = self.events.recv() => match ev.map(|e| e.kind) {
-                        Some(EventKind::Terminated { reason, .. }) => break Err(Error::Terminated(reason)),
-                        Some(EventKind::Info { payloads }) => collect_checksums(&payloads, &mut checksums),
-                        Some(_) => {}
-                        None => break Err(Error::InvalidState("driver stopped".into())),
-                    }
-                }
-            }
-        };
-        let received = match received {
-            Ok(n) => n,
-            Err(e) => {
-                if !matches!(e, Error::Terminated(_)) {
-                    self.client
-                        .terminate(
-                            &self.peer,
-                            &self.sid,
-                            Reason::new(ReasonCondition::FailedTransport),
-                        )
-                        .await;
-                }
-                return Err(e);
-            }
-        };
-        if let Some(size) = file.size {
-            if offset + received != size {
-                self.client
-                    .terminate(
-                        &self.peer,
-                        &self.sid,
-                        Reason::new(ReasonCondition::MediaError),
-                    )
-                    .await;
-                return Err(Error::InvalidState(format!(
-                    "received {} of {size} bytes",
-                    offset + received
-                )));
-            }
-        }
-        // The checksum usually follows the data.
-        if checksums.is_empty() {
-            let _ = tokio::time::timeout(cfg.checksum_wait, async {
-                while let Some(ev) = self.events.recv().await {
-                    match ev.kind {
-                        EventKind::Info { payloads } => {
-                            collect_checksums(&payloads, &mut checksums);
-                            if !checksums.is_empty() {
-                                return;
-                            }
-                        }
-                        EventKind::Terminated { .. } => return,
-                        _ => {}
-                    }
-                }
-            })
-            .await;
-        }
-        let whole_hashes = whole.finish();
-        let part_hashes = part.finish();
-        let mut check = HashCheck::compare(&file.hashes, &whole_hashes);
-        for c in &checksums {
-            let c_whole = HashCheck::compare(&c.file.hashes, &whole_hashes);
-            let c_part = match &c.file.range {
-                Some(r) if r.offset == offset => HashCheck::compare(&r.hashes, &part_hashes),
-                _ => HashCheck::Unverified,
-            };
-            for next in [c_whole, c_part] {
-                check = match (&check, next) {
-                    (HashCheck::Mismatch(_), _) => check,
-                    (_, m @ HashCheck::Mismatch(_)) => m,
-                    (HashCheck::Verified(_), _) => check,
-                    (_, v) => v,
-                };
-            }
-        }
-        let (p, s) = (self.peer.clone(), self.sid.clone());
-        if let HashCheck::Mismatch(algo) = &check {
-            self.client
-                .terminate(&p, &s, Reason::new(ReasonCondition::MediaError))
-                .await;
-            return Err(Error::HashMismatch { algo: algo.clone() });
-        }
-        let received_info = FtInfo::Received(Received {
-            creator: self.content.creator,
-            name: self.content.name.clone(),
-        })
-        .to_element();
-        let (p2, s2) = (p.clone(), s.clone());
-        let _ = self
-            .client
-            .run(&s, None, true, move |m, now| {
-                m.session_info(&p2, &s2, vec![received_info], now)
-            })
-            .await;
-        self.client
-            .terminate(&p, &s, Reason::new(ReasonCondition::Success))
-            .await;
-        Ok(ReceiveOutcome {
-            bytes_received: received,
-            check,
-        })
+        let content = (self.content.creator, self.content.name.clone());
+        receive_data(
+            &self.client,
+            &self.peer,
+            &self.sid,
+            content,
+            &file,
+            incoming,
+            &mut self.events,
+            writer,
+            offset,
+            prefix,
+        )
+        .await
     }
+}
+
+/// Receives the data of an accepted content from `incoming` while watching the session's events, checks
+/// size and hashes, then says `<received/>` and ends the session.
+#[allow(clippy::too_many_arguments)]
+async fn receive_data<C: Connection + Clone + 'static, W: AsyncWrite + Unpin + Send>(
+    client: &JingleClient<C>,
+    peer: &Jid,
+    sid: &str,
+    content: (Creator, String),
+    file: &File,
+    mut incoming: IbbIncoming<C>,
+    events: &mut mpsc::Receiver<Event>,
+    writer: &mut W,
+    offset: u64,
+    prefix: StreamHasher,
+) -> Result<ReceiveOutcome> {
+    // Data, while watching the session.
+    let mut whole = prefix;
+    let mut part = StreamHasher::new();
+    let mut checksums: Vec<Checksum> = Vec::new();
+    let received = {
+        let read = async {
+            let mut tee = TeeHasher {
+                whole: &mut whole,
+                writer,
+            };
+            incoming.read_into(&mut tee, &mut part).await
+        };
+        tokio::pin!(read);
+        loop {
+            tokio::select! {
+                r = &mut read => break r,
+                ev = events.recv() => match ev.map(|e| e.kind) {
+                    Some(EventKind::Terminated { reason, .. }) => break Err(Error::Terminated(reason)),
+                    Some(EventKind::Info { payloads }) => collect_checksums(&payloads, &mut checksums),
+                    Some(_) => {}
+                    None => break Err(Error::InvalidState("driver stopped".into())),
+                }
+            }
+        }
+    };
+    let received = match received {
+        Ok(n) => n,
+        Err(e) => {
+            if !matches!(e, Error::Terminated(_)) {
+                client
+                    .terminate(peer, sid, Reason::new(ReasonCondition::FailedTransport))
+                    .await;
+            }
+            return Err(e);
+        }
+    };
+    if let Some(size) = file.size {
+        if offset + received != size {
+            client
+                .terminate(peer, sid, Reason::new(ReasonCondition::MediaError))
+                .await;
+            return Err(Error::InvalidState(format!(
+                "received {} of {size} bytes",
+                offset + received
+            )));
+        }
+    }
+    // The checksum usually follows the data.
+    if checksums.is_empty() {
+        let _ = tokio::time::timeout(client.shared.cfg.checksum_wait, async {
+            while let Some(ev) = events.recv().await {
+                match ev.kind {
+                    EventKind::Info { payloads } => {
+                        collect_checksums(&payloads, &mut checksums);
+                        if !checksums.is_empty() {
+                            return;
+                        }
+                    }
+                    EventKind::Terminated { .. } => return,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+    }
+    let whole_hashes = whole.finish();
+    let part_hashes = part.finish();
+    let mut check = HashCheck::compare(&file.hashes, &whole_hashes);
+    for c in &checksums {
+        let c_whole = HashCheck::compare(&c.file.hashes, &whole_hashes);
+        let c_part = match &c.file.range {
+            Some(r) if r.offset == offset => HashCheck::compare(&r.hashes, &part_hashes),
+            _ => HashCheck::Unverified,
+        };
+        for next in [c_whole, c_part] {
+            check = match (&check, next) {
+                (HashCheck::Mismatch(_), _) => check,
+                (_, m @ HashCheck::Mismatch(_)) => m,
+                (HashCheck::Verified(_), _) => check,
+                (_, v) => v,
+            };
+        }
+    }
+    let (p, s) = (peer.clone(), sid.to_owned());
+    if let HashCheck::Mismatch(algo) = &check {
+        client
+            .terminate(&p, &s, Reason::new(ReasonCondition::MediaError))
+            .await;
+        return Err(Error::HashMismatch { algo: algo.clone() });
+    }
+    let received_info = FtInfo::Received(Received {
+        creator: content.0,
+        name: content.1.clone(),
+    })
+    .to_element();
+    let (p2, s2) = (p.clone(), s.clone());
+    let _ = client
+        .run(&s, None, true, move |m, now| {
+            m.session_info(&p2, &s2, vec![received_info], now)
+        })
+        .await;
+    client
+        .terminate(&p, &s, Reason::new(ReasonCondition::Success))
+        .await;
+    Ok(ReceiveOutcome {
+        bytes_received: received,
+        check,
+    })
 }
 
 fn collect_checksums(payloads: &[Element], out: &mut Vec<Checksum>) {

@@ -192,4 +192,38 @@ async fn file_by_ibb_through_prosody_and_resume() {
     assert_eq!(outcome.bytes_received, small.len() as u64 - offset);
     assert_eq!(outcome.check, HashCheck::Verified("sha-256".into()));
     assert!(whole == small, "resumed file differs");
+
+    // 3. A file request (pull): bob asks alice for a file by its hash; alice serves it.
+    let wanted = data(100 * 1024 + 5);
+    let alice_jid = alice.connection().jid();
+    let holder = tokio::spawn({
+        let alice = alice.clone();
+        let wanted = wanted.clone();
+        async move {
+            let offer = alice.next_offer().await.unwrap();
+            assert!(offer.is_request());
+            let asked = offer.file().cloned().unwrap();
+            assert_eq!(asked.hashes, sha256(&wanted)[..1].to_vec());
+            let mut described = File::named("wanted.bin", wanted.len() as u64);
+            described.hashes = asked.hashes.clone();
+            offer
+                .serve(described, &mut Cursor::new(wanted))
+                .await
+                .unwrap()
+        }
+    });
+    let request = File {
+        hashes: sha256(&wanted)[..1].to_vec(),
+        ..File::default()
+    };
+    let mut got = Vec::new();
+    let outcome = bob
+        .request_file(alice_jid, request, &mut got)
+        .await
+        .unwrap();
+    let served = holder.await.unwrap();
+    assert_eq!(served.bytes_sent, wanted.len() as u64);
+    assert_eq!(outcome.bytes_received, wanted.len() as u64);
+    assert_eq!(outcome.check, HashCheck::Verified("sha-256".into()));
+    assert!(got == wanted, "requested file differs");
 }

@@ -21,6 +21,10 @@
 //! A signature is accepted only when a key of the attaching JID (its OX public keys, fetched from
 //! PEP when none is known) made it over exactly the item's plaintext, and the attachment names that
 //! JID as signer. Reading never fails on one bad item: each carries its own status.
+//!
+//! Readers get secrets in XEP-0373 messages. A server without offline storage (or a reader that was
+//! offline) still archives them: [`catch_up_archive`] opens the OX messages of the account's
+//! XEP-0313 archive after a given archive id and applies their secrets.
 
 use std::future::Future;
 
@@ -44,6 +48,77 @@ use crate::ox::pubsub::{EncryptedItem, NodeSecrets};
 use crate::ox::{OxClient, OxError, OxStore, NS_OX_PUBSUB};
 use crate::signing::openpgp::{sign_item, verify_item};
 use crate::signing::{wrap_payload, Signature, SigningError, NS_SIGNING};
+
+/// Most archive pages (of [`ARCHIVE_PAGE`] messages) read by one [`catch_up_archive`].
+pub const MAX_ARCHIVE_PAGES: usize = 40;
+/// Messages per archive page.
+pub const ARCHIVE_PAGE: usize = 50;
+
+/// What [`catch_up_archive`] found.
+#[derive(Debug, Default)]
+pub struct ArchiveCatchUp {
+    /// The OX messages opened (their secrets applied), oldest first. Messages this account sent to
+    /// others are skipped.
+    pub messages: Vec<crate::ox::OxMessage>,
+    /// OX messages refused (not for us, unknown or bad signer, refused secrets), with the archive id.
+    pub refused: Vec<(String, OxError)>,
+    /// The archive id of the last message read: pass it as `after` next time.
+    pub last_id: Option<String>,
+}
+
+/// Reads the account's XEP-0313 archive after the archive id `after` (from the start when `None`),
+/// at most [`MAX_ARCHIVE_PAGES`] pages, and opens every OX message in it with
+/// [`OxClient::handle_message`] (which applies XEP-0473 secrets and revocations). Re-reading a
+/// message is harmless: known secrets are not changed, revocations stay.
+pub async fn catch_up_archive<C, S>(
+    ox: &OxClient<C, S>,
+    after: Option<&str>,
+) -> Result<ArchiveCatchUp, SecureError>
+where
+    C: Connection,
+    S: OxStore + Send + 'static,
+{
+    use xmpp_social::query::{MamQuery, QueryExt};
+    use xmpp_social::rsm::RsmRequest;
+
+    let me = ox.connection().jid().to_bare();
+    let mut out = ArchiveCatchUp {
+        last_id: after.map(str::to_owned),
+        ..Default::default()
+    };
+    for _ in 0..MAX_ARCHIVE_PAGES {
+        let rsm = match &out.last_id {
+            Some(id) => RsmRequest::after(ARCHIVE_PAGE, id.clone()),
+            None => RsmRequest::first(ARCHIVE_PAGE),
+        };
+        let query = MamQuery {
+            rsm: Some(rsm),
+            ..Default::default()
+        };
+        let page = ox.connection().mam_query(None, &query).await?;
+        let got = page.results.len();
+        for result in page.results {
+            out.last_id = Some(result.id.clone());
+            let Ok(message) = xmpp_parsers::message::Message::try_from(result.stanza) else {
+                continue;
+            };
+            let from_me = message.from.as_ref().is_some_and(|f| f.to_bare() == me);
+            let to_me = message.to.as_ref().is_none_or(|t| t.to_bare() == me);
+            if from_me && !to_me {
+                continue;
+            }
+            match ox.handle_message(&message).await {
+                Ok(Some(m)) => out.messages.push(m),
+                Ok(None) => {}
+                Err(e) => out.refused.push((result.id, e)),
+            }
+        }
+        if page.complete || got < ARCHIVE_PAGE {
+            break;
+        }
+    }
+    Ok(out)
+}
 
 /// Most items read by one call of the reading functions.
 pub const MAX_READ_ITEMS: usize = 1000;

@@ -100,8 +100,16 @@ impl RsmResult {
             match c.name() {
                 "first" => {
                     r.first = Some(c.text());
+                    // ejabberd 23.01 answers a `<before/>` request on a set smaller than the page
+                    // with a negative index (count - max): an unknown index, not an error.
                     if let Some(i) = c.attr("index") {
-                        r.first_index = Some(num("first@index", i)?);
+                        let negative = i
+                            .trim()
+                            .strip_prefix('-')
+                            .is_some_and(|n| n.parse::<u64>().is_ok());
+                        if !negative {
+                            r.first_index = Some(num("first@index", i)?);
+                        }
                     }
                 }
                 "last" => r.last = Some(c.text()),
@@ -139,5 +147,12 @@ mod tests {
             .parse()
             .expect("xml");
         assert!(RsmResult::parse(&bad).is_err());
+        // ejabberd's negative index: unknown.
+        let odd: Element = "<set xmlns='http://jabber.org/protocol/rsm'>\
+            <first index='-2'>a</first><last>a</last><count>1</count></set>"
+            .parse()
+            .expect("xml");
+        let r = RsmResult::parse(&odd).expect("parse");
+        assert_eq!((r.first_index, r.count), (None, Some(1)));
     }
 }

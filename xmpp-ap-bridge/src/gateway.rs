@@ -30,7 +30,8 @@ use tokio::sync::mpsc;
 use xmpp_social::attachments::AttachmentsExt;
 use xmpp_social::component::ComponentConnection;
 use xmpp_social::microblog::{Entry, ItemRef, MicroblogExt, NodeRef, NS_MICROBLOG};
-use xmpp_social::pubsub::{PubSubEvent, PubSubExt};
+use xmpp_social::pubsub::{ItemsQuery, PubSubEvent, PubSubExt};
+use xmpp_social::rsm::{RsmRequest, RsmResult};
 use xmpp_social::{Connection, Incoming as XmppIncoming, IqRequest};
 
 use crate::convert::{
@@ -1149,22 +1150,128 @@ impl Gateway {
     }
 }
 
-/// Most entries in an outbox page served from a blog node.
+/// Entries in an outbox page served from a blog node, unless [`XmppObjects::with_page_size`].
 pub const OUTBOX_PAGE_SIZE: usize = 20;
+
+/// Longest item id carried in an outbox page cursor.
+const MAX_CURSOR_ID: usize = 1024;
+
+/// Which page of an outbox (`?page=` of the outbox URL): an XEP-0059 request on the blog node.
+///
+/// Pubsub services page items oldest first (Prosody and ejabberd both do), outboxes list the newest
+/// first: the outbox's first page is the node's last RSM page, its `next` (older) page is the RSM
+/// page `before` the oldest item shown, its `prev` (newer) page the one `after` the newest, and
+/// each page is shown in reverse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxCursor {
+    /// The first page (newest entries): `first` (and, for older links, anything unknown).
+    First,
+    /// The last page (oldest entries): `last`.
+    Last,
+    /// The RSM page after this item id (newer entries): `after:<id>`.
+    After(String),
+    /// The RSM page before this item id (older entries): `before:<id>`.
+    Before(String),
+}
+
+impl OutboxCursor {
+    /// The cursor of a `page` query value as received (percent-encoded).
+    pub fn parse(raw: &str) -> Self {
+        let decoded: String = url::form_urlencoded::parse(format!("p={raw}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let id = |id: &str| (!id.is_empty() && id.len() <= MAX_CURSOR_ID).then(|| id.to_owned());
+        if decoded == "last" {
+            return OutboxCursor::Last;
+        }
+        if let Some(after) = decoded.strip_prefix("after:").and_then(id) {
+            return OutboxCursor::After(after);
+        }
+        if let Some(before) = decoded.strip_prefix("before:").and_then(id) {
+            return OutboxCursor::Before(before);
+        }
+        OutboxCursor::First
+    }
+
+    /// The `page` query value (percent-encoded).
+    pub fn to_query(&self) -> String {
+        let enc =
+            |id: &str| url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
+        match self {
+            OutboxCursor::First => "first".into(),
+            OutboxCursor::Last => "last".into(),
+            OutboxCursor::After(id) => format!("after:{}", enc(id)),
+            OutboxCursor::Before(id) => format!("before:{}", enc(id)),
+        }
+    }
+
+    /// The RSM request of this page, `max` entries.
+    pub fn rsm(&self, max: usize) -> RsmRequest {
+        match self {
+            OutboxCursor::First => RsmRequest::last(max),
+            OutboxCursor::Last => RsmRequest::first(max),
+            OutboxCursor::After(id) => RsmRequest::after(max, id.clone()),
+            OutboxCursor::Before(id) => RsmRequest {
+                max: Some(max),
+                before: Some(id.clone()),
+                ..RsmRequest::default()
+            },
+        }
+    }
+}
+
+/// The `next` (older entries) and `prev` (newer) cursors of an outbox page that `cursor` asked
+/// for, `got` entries long, from the RSM answer (`None` when there is no such page, or nothing to
+/// anchor it on).
+pub fn outbox_links(
+    cursor: &OutboxCursor,
+    rsm: &RsmResult,
+    got: usize,
+    max: usize,
+) -> (Option<OutboxCursor>, Option<OutboxCursor>) {
+    let (Some(oldest), Some(newest)) = (&rsm.first, &rsm.last) else {
+        return (None, None);
+    };
+    let older = match rsm.first_index {
+        Some(index) => index > 0,
+        None => got >= max && *cursor != OutboxCursor::Last,
+    };
+    let newer = match (rsm.count, rsm.first_index) {
+        (Some(count), Some(index)) => index.saturating_add(got) < count,
+        _ => *cursor != OutboxCursor::First,
+    };
+    (
+        older.then(|| OutboxCursor::Before(oldest.clone())),
+        newer.then(|| OutboxCursor::After(newest.clone())),
+    )
+}
 
 /// The [`ObjectSource`] of the HTTP side backed by the XMPP side: item URLs are the blog entries
 /// (read by the component, so only what the node's access model lets it read is served), the outbox
-/// is the latest [`OUTBOX_PAGE_SIZE`] entries as one page of `Create` activities.
+/// is an `OrderedCollection` whose pages are XEP-0059 pages of the blog node, newest first (see
+/// [`OutboxCursor`]), `totalItems` from the RSM count.
 #[derive(Debug, Clone)]
 pub struct XmppObjects {
     conn: ComponentConnection,
     scheme: GatewayScheme,
+    page_size: usize,
 }
 
 impl XmppObjects {
     /// Objects read through `conn`, named by `scheme`.
     pub fn new(conn: ComponentConnection, scheme: GatewayScheme) -> Self {
-        Self { conn, scheme }
+        Self {
+            conn,
+            scheme,
+            page_size: OUTBOX_PAGE_SIZE,
+        }
+    }
+
+    /// Outbox pages of `size` entries (1 to 100).
+    pub fn with_page_size(mut self, size: usize) -> Self {
+        self.page_size = size.clamp(1, 100);
+        self
     }
 
     fn node_of(target: &XmppTarget) -> (Jid, String) {
@@ -1175,6 +1282,45 @@ impl XmppObjects {
                 .clone()
                 .unwrap_or_else(|| NS_MICROBLOG.to_owned()),
         )
+    }
+
+    /// One RSM page of a blog node: its items and the RSM answer. A service that ignores RSM sent
+    /// every item: the page is cut from them here, the same way.
+    async fn rsm_page(
+        &self,
+        service: &Jid,
+        node: &str,
+        rsm: RsmRequest,
+    ) -> Option<(Vec<xmpp_social::pubsub::Item>, RsmResult)> {
+        let query = ItemsQuery {
+            rsm: Some(rsm.clone()),
+            ..ItemsQuery::default()
+        };
+        let page = match self.conn.get_items(Some(service), node, &query).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::info!(error = %e, %node, ?rsm, "cannot read a page of a blog node");
+                return None;
+            }
+        };
+        if let Some(result) = page.rsm {
+            return Some((page.items, result));
+        }
+        let ids: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
+        let cut = crate::virtual_node::page_of(&ids, &rsm).ok()?;
+        let items: Vec<_> = page
+            .items
+            .into_iter()
+            .skip(cut.start)
+            .take(cut.end - cut.start)
+            .collect();
+        let result = RsmResult {
+            first: items.first().map(|i| i.id.clone()),
+            first_index: Some(cut.start),
+            last: items.last().map(|i| i.id.clone()),
+            count: Some(cut.count),
+        };
+        Some((items, result))
     }
 }
 
@@ -1218,41 +1364,48 @@ impl ObjectSource for XmppObjects {
                 .actor_url(ActorEndpoint::Outbox, handle)
                 .ok()?;
             let (service, node) = Self::node_of(target);
-            let mut entries = self
-                .conn
-                .entries(Some(&service), Some(&node), Some(OUTBOX_PAGE_SIZE))
-                .await
-                .ok()?;
-            entries.sort_newest_first();
-            if page.is_none() {
-                return Some(serde_json::json!({
+            let page_url = |c: &OutboxCursor| format!("{outbox}?page={}", c.to_query());
+            let Some(raw) = page else {
+                let (_, rsm) = self.rsm_page(&service, &node, RsmRequest::first(1)).await?;
+                let mut collection = serde_json::json!({
                     "@context": vocab::AS_CONTEXT,
                     "id": outbox,
                     "type": "OrderedCollection",
-                    "totalItems": entries.entries.len(),
-                    "first": format!("{outbox}?page=1"),
-                }));
-            }
-            let items: Vec<(ItemRef, Entry)> = entries
-                .entries
+                    "first": page_url(&OutboxCursor::First),
+                    "last": page_url(&OutboxCursor::Last),
+                });
+                if let Some(count) = rsm.count {
+                    collection["totalItems"] = count.into();
+                }
+                return Some(collection);
+            };
+            let cursor = OutboxCursor::parse(raw);
+            let (items, rsm) = self
+                .rsm_page(&service, &node, cursor.rsm(self.page_size))
+                .await?;
+            let (next, prev) = outbox_links(&cursor, &rsm, items.len(), self.page_size);
+            let entries: Vec<(ItemRef, Entry)> = items
                 .into_iter()
-                .map(|b| {
-                    (
-                        ItemRef::new(service.clone(), node.clone(), b.item_id),
-                        b.entry,
-                    )
+                .rev()
+                .filter_map(|item| {
+                    let entry = Entry::try_from(item.payload.as_ref()?).ok()?;
+                    Some((ItemRef::new(service.clone(), node.clone(), item.id), entry))
                 })
                 .collect();
             let page = convert::note::outbox_page(
                 &outbox,
-                &format!("{outbox}?page=1"),
-                &items,
-                None,
-                None,
+                &page_url(&cursor),
+                &entries,
+                next.as_ref().map(page_url),
+                prev.as_ref().map(page_url),
                 &self.scheme,
                 &NoteOptions::default(),
             );
-            Some(vocab::to_json(&page))
+            let mut json = vocab::to_json(&page);
+            if let (Some(count), Value::Object(map)) = (rsm.count, &mut json) {
+                map.insert("totalItems".into(), count.into());
+            }
+            Some(json)
         })
     }
 }
@@ -1319,6 +1472,63 @@ mod tests {
             panic!("{effects:?}")
         };
         assert_eq!(activity["type"], "Delete");
+    }
+
+    #[test]
+    fn outbox_cursors() {
+        for c in [
+            OutboxCursor::First,
+            OutboxCursor::Last,
+            OutboxCursor::After("a b&c=d/é".into()),
+            OutboxCursor::Before("x:y".into()),
+        ] {
+            assert_eq!(OutboxCursor::parse(&c.to_query()), c);
+        }
+        assert_eq!(OutboxCursor::parse("1"), OutboxCursor::First);
+        assert_eq!(OutboxCursor::parse("after:"), OutboxCursor::First);
+        let long = format!("after:{}", "x".repeat(MAX_CURSOR_ID + 1));
+        assert_eq!(OutboxCursor::parse(&long), OutboxCursor::First);
+        assert_eq!(
+            OutboxCursor::After("i".into()).rsm(3),
+            RsmRequest::after(3, "i")
+        );
+    }
+
+    #[test]
+    fn outbox_page_links() {
+        let rsm = |index, count| RsmResult {
+            first: Some("old".into()),
+            first_index: index,
+            last: Some("new".into()),
+            count,
+        };
+        let older = Some(OutboxCursor::Before("old".into()));
+        let newer = Some(OutboxCursor::After("new".into()));
+        let first = OutboxCursor::First;
+        // With count and index: exact. The first page is the node's last RSM page.
+        assert_eq!(
+            outbox_links(&first, &rsm(Some(4), Some(7)), 3, 3),
+            (older.clone(), None)
+        );
+        assert_eq!(
+            outbox_links(&first, &rsm(Some(1), Some(7)), 3, 3),
+            (older.clone(), newer.clone())
+        );
+        assert_eq!(
+            outbox_links(&first, &rsm(Some(0), Some(7)), 1, 3),
+            (None, newer.clone())
+        );
+        // Without: a full page may have an older one; any page but the first a newer one.
+        let before = OutboxCursor::Before("x".into());
+        assert_eq!(
+            outbox_links(&before, &rsm(None, None), 3, 3),
+            (older, newer)
+        );
+        // An empty page links nowhere.
+        assert_eq!(
+            outbox_links(&before, &RsmResult::default(), 0, 3),
+            (None, None)
+        );
     }
 
     #[test]

@@ -144,6 +144,12 @@ pub fn select(ids: &[String], request: &ItemsRequest) -> Result<Page, VirtualNod
             rsm: false,
         });
     };
+    page_of(ids, rsm)
+}
+
+/// The XEP-0059 page `rsm` asks of `ids` (pages of at most [`MAX_ITEMS`]).
+pub fn page_of(ids: &[String], rsm: &RsmRequest) -> Result<Page, VirtualNodeError> {
+    let count = ids.len();
     let max = rsm.max.unwrap_or(MAX_ITEMS).min(MAX_ITEMS);
     let position = |id: &str| {
         ids.iter()

@@ -37,6 +37,8 @@ use xmpp_social::rsm::RsmRequest;
 use xmpp_testkit::{Server, ServerKind};
 
 const PW: &str = "secret-pw";
+/// Entries per page of the gateway's outboxes in these tests.
+const OUTBOX_PAGE: usize = 3;
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -213,10 +215,13 @@ async fn start_gateway(server: &Server) -> GatewayUnderTest {
         dyn_store.clone(),
         keys.clone(),
         fetcher.clone(),
-        Arc::new(XmppObjects::new(
-            conn.clone(),
-            GatewayScheme::new(config.clone(), component.clone()),
-        )),
+        Arc::new(
+            XmppObjects::new(
+                conn.clone(),
+                GatewayScheme::new(config.clone(), component.clone()),
+            )
+            .with_page_size(OUTBOX_PAGE),
+        ),
         tx,
     );
     tokio::spawn(async move { http.serve(listener, std::future::pending()).await });
@@ -670,4 +675,67 @@ async fn blog_scenario(kind: ServerKind) {
         .unwrap();
     assert_eq!(latest.items.len(), 1);
     assert!(text(&latest.items[0]).contains("Outbox note 5"));
+
+    // alice's outbox is paged by RSM on her blog node: more entries than a page, every entry
+    // exactly once, newest first, and back again with `prev`.
+    for i in 1..=7 {
+        alice
+            .post(
+                None,
+                None,
+                post_entry(&format!("Paged {i}"), &format!("Paged entry {i}")),
+                PostOptions {
+                    id: Some(format!("paged-{i}")),
+                    ..PostOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let get = |url: String| {
+        let http = fedify.http.clone();
+        async move {
+            let text = http
+                .get(&url)
+                .header("accept", "application/activity+json")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"))
+        }
+    };
+    let collection = get(format!("{}/outbox/alice@{}", gateway.base, server.domain())).await;
+    assert_eq!(collection["type"], "OrderedCollection", "{collection:#}");
+    if let Some(total) = collection.get("totalItems") {
+        assert_eq!(total, 7, "{collection:#}");
+    }
+    let mut url = collection["first"].as_str().unwrap().to_owned();
+    let mut walked: Vec<String> = Vec::new();
+    let mut pages: Vec<Value> = Vec::new();
+    for _ in 0..10 {
+        let page = get(url.clone()).await;
+        let items = page["orderedItems"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= OUTBOX_PAGE, "{page:#}");
+        walked.extend(
+            items
+                .iter()
+                .map(|a| a["object"]["id"].as_str().unwrap().to_owned()),
+        );
+        pages.push(page.clone());
+        match page["next"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (1..=7)
+        .rev()
+        .map(|i| format!("{}/item/alice@{}/paged-{i}", gateway.base, server.domain()))
+        .collect();
+    assert_eq!(walked, expected, "{pages:#?}");
+    // `prev` of the second page is the first page again.
+    let prev = get(pages[1]["prev"].as_str().unwrap().to_owned()).await;
+    assert_eq!(prev["orderedItems"], pages[0]["orderedItems"], "{prev:#}");
 }

@@ -284,9 +284,13 @@ impl<T> SecureItem<T> {
             .collect()
     }
 
-    /// Whether `jid` signed this content (a verifying signature of its own attachment).
+    /// Whether `jid` signed this content: a signature of its attachment verifies, and none fails.
     pub fn is_signed_by(&self, jid: &BareJid) -> bool {
         self.verified_signers().contains(&jid)
+            && !self
+                .signatures
+                .iter()
+                .any(|s| matches!(s, SignatureStatus::Invalid { jid: j, .. } if j == jid))
     }
 
     /// Whether some signature attachment failed to verify.
@@ -296,17 +300,26 @@ impl<T> SecureItem<T> {
             .any(|s| matches!(s, SignatureStatus::Invalid { .. }))
     }
 
-    /// One status summing the signatures up: the first invalid one if any (a changed item must not
-    /// look signed), else the first verified one, else the first unchecked one; `None` when the
-    /// item carries no signature.
+    /// One status summing the signatures up: a verified signature when one verifies and no other
+    /// attachment of the same JID fails (a third party's broken attachment does not spoil the
+    /// publisher's signature, though [`Self::has_invalid_signature`] still tells), else the first
+    /// invalid one (a changed item must not look signed), else the first unchecked one; `None` when
+    /// the item carries no signature.
     pub fn signature(&self) -> Option<&SignatureStatus> {
+        let invalid_from = |jid: &BareJid| {
+            self.signatures
+                .iter()
+                .any(|s| matches!(s, SignatureStatus::Invalid { jid: j, .. } if j == jid))
+        };
         self.signatures
             .iter()
-            .find(|s| matches!(s, SignatureStatus::Invalid { .. }))
+            .find(
+                |s| matches!(s, SignatureStatus::Verified { signer, .. } if !invalid_from(signer)),
+            )
             .or_else(|| {
                 self.signatures
                     .iter()
-                    .find(|s| matches!(s, SignatureStatus::Verified { .. }))
+                    .find(|s| matches!(s, SignatureStatus::Invalid { .. }))
             })
             .or_else(|| self.signatures.first())
     }

@@ -35,7 +35,7 @@ async fn start(kind: ServerKind) -> Server {
     tokio::task::spawn_blocking(move || {
         let server = Server::start(kind, &[("alice", PW)])
             .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"));
-        for user in ["bob", "carol"] {
+        for user in ["bob", "carol", "mallory"] {
             server
                 .register(user, PW)
                 .unwrap_or_else(|e| panic!("{kind:?}: could not register {user}: {e}"));
@@ -286,6 +286,73 @@ async fn scenario(kind: ServerKind) {
         "{:?}",
         item.signatures
     );
+    // Mallory attaches to an entry of Alice's: a signature of her own key naming Alice as signer,
+    // and garbage. Each is invalid; Alice's own signature still verifies.
+    let (mallory, _mallory_in) = login(&server, "mallory").await;
+    let target = &refs[6];
+    let plain = {
+        let items = alice
+            .connection()
+            .get_items_by_id(Some(&alice_service), NS_MICROBLOG, &[&target.item])
+            .await
+            .unwrap();
+        alice
+            .decrypt_item(Some(&alice_service), NS_MICROBLOG, &items[0])
+            .unwrap()
+    };
+    let mut forged = sign_item(
+        &sequoia_cert(&mallory),
+        &bare(&mallory),
+        &alice_jid,
+        &wrap_payload(Some(&plain)),
+    )
+    .unwrap();
+    forged.signers = vec![alice_jid.clone()];
+    mallory
+        .connection()
+        .update_attachments(target, move |a| a.extra.push(forged.to_element()))
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: Mallory's attachment: {e}"));
+    let item = open(&bob, &alice_service, target).await;
+    assert!(item.is_signed_by(&alice_jid), "{:?}", item.signatures);
+    assert!(!item.is_signed_by(&bare(&mallory)));
+    assert!(item.has_invalid_signature());
+    assert!(matches!(
+        item.signature(),
+        Some(SignatureStatus::Verified { .. })
+    ));
+    assert_eq!(item.signatures.len(), 2);
+    for garbage in [
+        "<signature xmlns='urn:xmpp:pubsub-signing:0'><time stamp='2022-10-16T18:39:03Z'/><signer>alice@localhost</signer><sign xmlns='urn:xmpp:pubsub-signing:openpgp:0'>AAAA</sign></signature>",
+        "<encrypted xmlns='urn:xmpp:openpgp:pubsub:0' key='nope'>!!!</encrypted>",
+        "<encrypted xmlns='urn:xmpp:openpgp:pubsub:0' key='nope'>AAAA</encrypted>",
+    ] {
+        let el: Element = garbage.parse().unwrap();
+        mallory
+            .connection()
+            .update_attachments(target, move |a| {
+                a.extra.retain(|e| {
+                    !e.is("signature", NS_SIGNING)
+                        && !e.is("encrypted", xmpp_e2ee::ox::NS_OX_PUBSUB)
+                });
+                a.extra.push(el);
+            })
+            .await
+            .unwrap();
+        let item = open(&bob, &alice_service, target).await;
+        assert!(item.is_signed_by(&alice_jid), "{garbage}: {:?}", item.signatures);
+        assert_eq!(item.signatures.len(), 2, "{garbage}");
+        assert!(
+            item.signatures.iter().any(|s| matches!(
+                s,
+                SignatureStatus::Invalid { jid, .. } | SignatureStatus::Unchecked { jid: Some(jid), .. }
+                    if *jid == bare(&mallory)
+            )),
+            "{garbage}: {:?}",
+            item.signatures
+        );
+    }
+
     // The untouched entries still verify.
     let item = open(&bob, &alice_service, &refs[4]).await;
     assert!(item.is_signed_by(&alice_jid), "{:?}", item.signatures);

@@ -36,7 +36,7 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 use rand::Rng;
 use xmpp_social::error::ParseError;
-use xmpp_social::xml::{check_serialisable, parse_bounded, BuilderExt};
+use xmpp_social::xml::{parse_bounded, BuilderExt};
 
 /// The namespace of XEP-0420 version 0.4+.
 pub const NS_SCE: &str = "urn:xmpp:sce:1";
@@ -292,11 +292,9 @@ fn set_once<T>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(),
 
 /// Serialises `el`, refusing (instead of panicking like minidom's writer) what XML 1.0 cannot hold.
 fn write_checked(el: &Element) -> Result<Vec<u8>, SceError> {
-    check_serialisable(el).map_err(|e| SceError::Unserialisable(e.to_string()))?;
-    let mut out = Vec::new();
-    el.write_to(&mut out)
-        .map_err(|e| SceError::Unserialisable(e.to_string()))?;
-    Ok(out)
+    xmpp_social::xml::to_xml_string(el)
+        .map(String::into_bytes)
+        .map_err(|e| SceError::Unserialisable(e.to_string()))
 }
 
 /// Name and namespace of the wrapper [`Envelope::from_bytes_with_limit`] parses the text in.

@@ -203,7 +203,7 @@ fn we_open_what_gpg_produces() {
     ] {
         let content = Content::new(kind, vec![a.clone()], vec![body("from gnupg")]);
         // gpg compresses by default (ZLIB/ZIP): keep it so.
-        let out = gpg.ok(&args, &content.to_bytes());
+        let out = gpg.ok(&args, &content.to_bytes().unwrap());
         let el = OpenPgp {
             message: out.stdout,
         };
@@ -249,7 +249,7 @@ fn we_open_what_gpg_produces() {
 
     // A <signcrypt/> that gpg only signed: the protection does not match the element.
     let content = Content::new(ContentKind::Signcrypt, vec![a.clone()], vec![body("x")]);
-    let out = gpg.ok(&["--sign", "-u", &bob_fpr], &content.to_bytes());
+    let out = gpg.ok(&["--sign", "-u", &bob_fpr], &content.to_bytes().unwrap());
     let err = open_element(
         &OpenPgp {
             message: out.stdout,
@@ -269,7 +269,7 @@ fn we_open_what_gpg_produces() {
     content.time = (now + chrono::TimeDelta::hours(2)).fixed_offset();
     let out = gpg.ok(
         &["--encrypt", "--sign", "-r", &alice_fpr, "-u", &bob_fpr],
-        &content.to_bytes(),
+        &content.to_bytes().unwrap(),
     );
     let el = OpenPgp {
         message: out.stdout,

@@ -136,14 +136,14 @@ fn xep_0373_examples() {
     assert_eq!(c.payload[0].text().trim(), "This is a secret message.");
     // Round trips through the element and through the bytes that get encrypted.
     assert_eq!(Content::from_element(&c.to_element()).unwrap(), c);
-    assert_eq!(Content::from_bytes(&c.to_bytes()).unwrap(), c);
+    assert_eq!(Content::from_bytes(&c.to_bytes().unwrap()).unwrap(), c);
     let with_decl = format!("<?xml version='1.0'?>{X373_EX2}");
     assert_eq!(Content::from_bytes(with_decl.as_bytes()).unwrap(), c);
 
     // <sign/> and <crypt/> shapes.
     for kind in [ContentKind::Sign, ContentKind::Crypt] {
         let x = Content::new(kind, vec![jid("juliet@example.org")], vec![]);
-        assert_eq!(Content::from_bytes(&x.to_bytes()).unwrap(), x);
+        assert_eq!(Content::from_bytes(&x.to_bytes().unwrap()).unwrap(), x);
     }
     let crypt_without_to = Content::new(ContentKind::Crypt, vec![], vec![]);
     assert_eq!(
@@ -407,7 +407,7 @@ fn hostile_input_gives_typed_errors() {
     }
     // Two roots, trailing junk, deep nesting.
     let c = Content::new(ContentKind::Sign, vec![a.clone()], vec![]);
-    let one = String::from_utf8(c.to_bytes()).unwrap();
+    let one = String::from_utf8(c.to_bytes().unwrap()).unwrap();
     assert!(Content::from_bytes(format!("{one}{one}").as_bytes()).is_err());
     assert!(Content::from_bytes(format!("{one}junk").as_bytes()).is_err());
     assert!(Content::from_bytes(format!("{one}</ox-document><x/>").as_bytes()).is_err());

@@ -173,7 +173,9 @@ pub fn parse_entry(entry: &Entry) -> Parsed {
     put("content", json!(content));
     put(
         "content_xhtml",
-        json!(entry.body_xhtml().map(|x| String::from(x.element()))),
+        json!(entry
+            .body_xhtml()
+            .and_then(|x| xmpp_social::xml::to_xml_string(x.element()).ok())),
     );
     put("tags", json!(tags));
     put("author_jid", json!(author_jid));
@@ -568,7 +570,8 @@ impl AnalyserRegistry {
         let Some(payload) = &item.payload else {
             return input;
         };
-        input.xml = String::from(payload);
+        // Parsed input holds no character XML forbids, so this only ever rewrites prefixes.
+        input.xml = xmpp_social::xml::to_xml_string(payload).unwrap_or_default();
         if ENCRYPTED_NAMESPACES.contains(&payload.ns().as_str()) {
             input.encrypted = true;
             input.parsed = Some(json!({"ns": payload.ns(), "name": payload.name()}));
@@ -605,7 +608,7 @@ impl AnalyserRegistry {
             .or_else(|_| GenericAnalyser.parse(plain))
             .unwrap_or_default();
         DecryptedInput {
-            plain_xml: String::from(plain),
+            plain_xml: xmpp_social::xml::to_xml_string(plain).unwrap_or_default(),
             parsed: Some(p.json),
             text: p.text,
             published: p.published,

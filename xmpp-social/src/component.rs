@@ -244,9 +244,9 @@ struct Stream {
 
 impl Stream {
     async fn send(&mut self, el: &Element) -> std::io::Result<()> {
-        let mut out = Vec::new();
-        el.write_to(&mut out).map_err(invalid)?;
-        self.writer.write_all(&out).await
+        // Never minidom's writer directly: it panics on some received trees (see xml::to_xml_string).
+        let out = crate::xml::to_xml_string(el).map_err(invalid)?;
+        self.writer.write_all(out.as_bytes()).await
     }
 
     async fn close(&mut self) {

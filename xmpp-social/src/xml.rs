@@ -133,10 +133,71 @@ pub fn is_xml_char(c: char) -> bool {
     !((c < '\u{20}' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}')
 }
 
-/// Checks that every text node and attribute value of `el` can be written as XML 1.0. minidom's writer
-/// panics on characters XML forbids (NUL and most C0 controls), so anything built from user or bridged
-/// data must pass this before it reaches a stream. Iterative, so safe on deep trees.
+/// Checks that minidom's writer can write `el`: every text node and attribute value holds only
+/// characters XML 1.0 allows, and no element re-declares a namespace prefix one of its ancestors
+/// declared (minidom's writer panics on both; the second is easy to receive from the network, e.g.
+/// `<a xmlns:p='u'><b xmlns:p='u'/></a>`). Anything built from received, user or bridged data must
+/// pass this before it reaches a stream; [`to_xml_string`] writes such trees safely instead.
+/// Iterative, so safe on deep trees.
 pub fn check_serialisable(el: &Element) -> Result<(), ParseError> {
+    check_chars(el)?;
+    if has_prefix_conflict(el) {
+        return Err(ParseError::InvalidValue {
+            element: "xmlns",
+            reason: "an element re-declares a namespace prefix declared above it".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether an element of the tree declares a prefix one of its ancestors declared.
+fn has_prefix_conflict(root: &Element) -> bool {
+    // (element, index in `declared` where its ancestors' declarations end)
+    let mut declared: Vec<Option<String>> = Vec::new();
+    let mut stack: Vec<(&Element, usize, bool)> = vec![(root, 0, false)];
+    while let Some((el, depth_mark, visited)) = stack.pop() {
+        if visited {
+            declared.truncate(depth_mark);
+            continue;
+        }
+        let mark = declared.len();
+        for prefix in el.prefixes.declared_prefixes().keys() {
+            if prefix.is_some() && declared.contains(prefix) {
+                return true;
+            }
+        }
+        declared.extend(el.prefixes.declared_prefixes().keys().cloned());
+        stack.push((el, mark, true));
+        for child in el.children() {
+            stack.push((child, 0, false));
+        }
+    }
+    false
+}
+
+/// Writes `el` as XML text without the panics of minidom's writer: characters XML 1.0 cannot carry
+/// give an error, and when an element re-declares a prefix declared above it, a copy without the
+/// prefix declarations below the root is written (the writer declares the prefixes it needs, so
+/// every element and attribute keeps its namespace; only prefix names may change).
+pub fn to_xml_string(el: &Element) -> Result<String, ParseError> {
+    check_chars(el)?;
+    let mut out = Vec::new();
+    if has_prefix_conflict(el) {
+        let mut copy = el.clone();
+        let mut stack: Vec<&mut Element> = copy.children_mut().collect();
+        while let Some(e) = stack.pop() {
+            e.prefixes = Default::default();
+            stack.extend(e.children_mut());
+        }
+        copy.write_to(&mut out)
+    } else {
+        el.write_to(&mut out)
+    }
+    .map_err(|e| ParseError::Xml(e.to_string()))?;
+    String::from_utf8(out).map_err(|e| ParseError::Xml(e.to_string()))
+}
+
+fn check_chars(el: &Element) -> Result<(), ParseError> {
     let bad = |s: &str| s.chars().any(|c| !is_xml_char(c));
     let mut stack = vec![el];
     while let Some(e) = stack.pop() {
@@ -170,6 +231,34 @@ pub fn check_serialisable(el: &Element) -> Result<(), ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_prefix_declarations_are_written_safely() {
+        for xml in [
+            "<a xmlns='x' xmlns:p='u'><b xmlns:p='u'/></a>",
+            "<a xmlns='x' xmlns:p='u'><b xmlns:p='v'><p:c/></b></a>",
+            "<a xmlns='x' xmlns:p='u'><p:b xmlns:p='u' p:k='v'><p:c/></p:b></a>",
+        ] {
+            let el: Element = xml.parse().expect("xml");
+            assert!(check_serialisable(&el).is_err(), "{xml}");
+            let text = to_xml_string(&el).expect("written");
+            let back: Element = text.parse().expect("re-parses");
+            assert_eq!(back.name(), el.name());
+            let (mut a, mut b) = (vec![&el], vec![&back]);
+            while let (Some(x), Some(y)) = (a.pop(), b.pop()) {
+                assert_eq!((x.name(), x.ns()), (y.name(), y.ns()), "{xml} -> {text}");
+                assert_eq!(x.attrs().iter().count(), y.attrs().iter().count());
+                a.extend(x.children());
+                b.extend(y.children());
+            }
+        }
+        // Siblings may each declare the same prefix.
+        let ok: Element = "<a xmlns='x'><b xmlns:p='u'/><c xmlns:p='u'/></a>"
+            .parse()
+            .expect("xml");
+        assert!(check_serialisable(&ok).is_ok());
+        assert!(to_xml_string(&ok).is_ok());
+    }
 
     #[test]
     fn refuses_oversized_and_deep_documents() {

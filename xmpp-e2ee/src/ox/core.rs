@@ -61,7 +61,7 @@ pub fn seal(
     if !to.iter().any(|k| k.fingerprint() == own.fingerprint()) {
         to.push(&own);
     }
-    let bytes = content.to_bytes();
+    let bytes = content.to_bytes()?;
     let message = match content.kind {
         ContentKind::Signcrypt => pgp::protect(&bytes, Some(signer), &to, &[])?,
         ContentKind::Sign => pgp::protect(&bytes, Some(signer), &[], &[])?,

@@ -270,9 +270,12 @@ impl Content {
         .build()
     }
 
-    /// The UTF-8 text that is signed and/or encrypted.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        String::from(&self.to_element()).into_bytes()
+    /// The UTF-8 text that is signed and/or encrypted. Fails on payload text or attribute values
+    /// holding characters XML cannot carry.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, OxError> {
+        xmpp_social::xml::to_xml_string(&self.to_element())
+            .map(String::into_bytes)
+            .map_err(|e| invalid("payload", &e.to_string()))
     }
 
     /// Parses decrypted bytes: exactly one content element (at most [`MAX_PLAINTEXT_BYTES`]; an XML

@@ -76,11 +76,8 @@ struct XmlText<'a>(&'a Element);
 
 impl Serialize for XmlText<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut out = Vec::new();
-        self.0
-            .write_to(&mut out)
-            .map_err(serde::ser::Error::custom)?;
-        s.serialize_str(&String::from_utf8_lossy(&out))
+        let text = crate::xml::to_xml_string(self.0).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
     }
 }
 

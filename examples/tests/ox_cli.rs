@@ -2,8 +2,10 @@
 //! `ox-chat` (both ways) against real Prosody and ejabberd servers, each account with its own data
 //! directory, as separate processes.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 use xmpp_testkit::{Server, ServerKind};
@@ -217,6 +219,55 @@ fn scenario(kind: ServerKind) {
     let v: Value = serde_json::from_str(got.trim()).expect("JSON line");
     assert_eq!(v["from"], "bob@localhost");
     assert_eq!(v["text"], "hi alice");
+    assert_eq!(v["signer_fingerprint"].as_str().map(str::len), Some(40));
+
+    // Live: Bob listens, Alice sends.
+    let addr = server.c2s_addr().to_string();
+    let mut listener = Command::new(env!("CARGO_BIN_EXE_ox-chat"))
+        .args([
+            "--server",
+            &addr,
+            "--jid",
+            "bob@localhost",
+            "--password",
+            "pw",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("bob"))
+        .args(["listen", "--count", "1", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ox-chat listen");
+    let stderr = listener.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.starts_with("listening as") => break,
+            Ok(_) => continue,
+            Err(e) => {
+                let _ = listener.kill();
+                panic!("ox-chat listen did not start: {e:?}");
+            }
+        }
+    }
+    ox_chat(
+        &server,
+        "alice",
+        dir.path(),
+        &["send", "--to", "bob@localhost", "live hello"],
+    );
+    let out = listener.wait_with_output().expect("listener output");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "alice@localhost: live hello"
+    );
 }
 
 #[test]

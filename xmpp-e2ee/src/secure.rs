@@ -120,6 +120,10 @@ where
     Ok(out)
 }
 
+/// Most signature attachments checked per item (each may cost a key fetch); the others are
+/// reported unchecked.
+pub const MAX_SIGNATURES_PER_ITEM: usize = 16;
+
 /// Most items read by one call of the reading functions.
 pub const MAX_READ_ITEMS: usize = 1000;
 
@@ -680,6 +684,15 @@ where
                                     .iter()
                                     .filter(|e| is_signature_attachment(e))
                                 {
+                                    if out.len() >= MAX_SIGNATURES_PER_ITEM {
+                                        out.push(SignatureStatus::Unchecked {
+                                            jid: Some(ja.jid.clone()),
+                                            reason: format!(
+                                                "more than {MAX_SIGNATURES_PER_ITEM} signatures"
+                                            ),
+                                        });
+                                        break;
+                                    }
                                     out.push(
                                         check_signature(
                                             self,
@@ -896,5 +909,111 @@ where
                 })
                 .collect())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn jid(s: &str) -> BareJid {
+        BareJid::new(s).unwrap()
+    }
+
+    fn verified(s: &str) -> SignatureStatus {
+        SignatureStatus::Verified {
+            signer: jid(s),
+            fingerprint: "F".repeat(40),
+            time: Utc::now(),
+        }
+    }
+
+    fn invalid(s: &str) -> SignatureStatus {
+        SignatureStatus::Invalid {
+            jid: jid(s),
+            reason: "bad".into(),
+        }
+    }
+
+    fn item(signatures: Vec<SignatureStatus>) -> SecureItem<()> {
+        SecureItem {
+            item_id: "x".into(),
+            publisher: None,
+            encryption: Encryption::Plain,
+            signatures,
+            content: Ok(()),
+        }
+    }
+
+    #[test]
+    fn signature_summary() {
+        assert_eq!(item(vec![]).signature(), None);
+        let i = item(vec![verified("a@x")]);
+        assert!(i.is_signed_by(&jid("a@x")));
+        assert!(matches!(
+            i.signature(),
+            Some(SignatureStatus::Verified { .. })
+        ));
+        // Someone else's broken attachment: reported, the signature stands.
+        let i = item(vec![invalid("m@x"), verified("a@x")]);
+        assert!(i.is_signed_by(&jid("a@x")));
+        assert!(i.has_invalid_signature());
+        assert!(matches!(
+            i.signature(),
+            Some(SignatureStatus::Verified { .. })
+        ));
+        // A failing attachment of the signer itself wins.
+        let i = item(vec![verified("a@x"), invalid("a@x")]);
+        assert!(!i.is_signed_by(&jid("a@x")));
+        assert!(matches!(
+            i.signature(),
+            Some(SignatureStatus::Invalid { .. })
+        ));
+        let i = item(vec![SignatureStatus::Unchecked {
+            jid: None,
+            reason: "offline".into(),
+        }]);
+        assert!(matches!(
+            i.signature(),
+            Some(SignatureStatus::Unchecked { .. })
+        ));
+        assert!(i.verified_signers().is_empty());
+    }
+
+    #[test]
+    fn protection_flags_and_mapping() {
+        assert_eq!(Protection::default(), Protection::PLAIN);
+        assert_eq!(
+            Protection::ENCRYPTED_SIGNED,
+            Protection {
+                encrypt: true,
+                sign: true
+            }
+        );
+        assert!(Encryption::MissingSecret { key: "k".into() }.is_encrypted());
+        assert!(!Encryption::MissingSecret { key: "k".into() }.is_readable());
+        assert!(Encryption::Plain.is_readable());
+        let mapped = item(vec![verified("a@x")]).map(|()| Ok(5));
+        assert_eq!(mapped.content.unwrap(), 5);
+        let failed =
+            item(vec![]).map(|()| -> Result<u8, SecureError> { Err(SecureError::NoPayload) });
+        assert!(matches!(failed.content, Err(SecureError::NoPayload)));
+    }
+
+    #[test]
+    fn signature_attachments_recognised() {
+        let sig: Element = "<signature xmlns='urn:xmpp:pubsub-signing:0'/>"
+            .parse()
+            .unwrap();
+        let enc: Element = "<encrypted xmlns='urn:xmpp:openpgp:pubsub:0' key='k'/>"
+            .parse()
+            .unwrap();
+        let other: Element = "<noticed xmlns='urn:xmpp:pubsub-attachments:1'/>"
+            .parse()
+            .unwrap();
+        assert!(is_signature_attachment(&sig));
+        assert!(is_signature_attachment(&enc));
+        assert!(!is_signature_attachment(&other));
     }
 }

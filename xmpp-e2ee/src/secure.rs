@@ -442,40 +442,97 @@ pub trait SecureSocialExt {
     ) -> impl Future<Output = Result<Vec<SecureItem<ListEntry>>, SecureError>> + Send;
 }
 
-/// The certificates a signature of `jid` is checked against: the known OX keys, or those on PEP
-/// when none is known (`refresh` fetches them anyway).
-async fn signer_certs<C, S>(
-    ox: &OxClient<C, S>,
-    jid: &BareJid,
-    refresh: bool,
-) -> Result<Vec<Cert>, OxError>
-where
-    C: Connection,
-    S: OxStore + Send + 'static,
-{
-    let mut keys = if refresh {
-        Vec::new()
-    } else {
-        ox.known_keys(jid)?
-    };
-    if keys.is_empty() {
-        keys = ox.fetch_keys(jid).await?;
-    }
-    Ok(keys.iter().map(|k| k.cert().clone()).collect())
+/// A payload ready to publish: what goes in the item and the signature attachment, if signed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protected {
+    /// The item payload: the plaintext, or its `<encrypted/>`.
+    pub payload: Element,
+    /// The `<signature/>` for the signer's XEP-0470 attachment, or its `<encrypted/>` when the item
+    /// is encrypted.
+    pub signature: Option<Element>,
 }
 
-async fn check_signature<C, S>(
-    ox: &OxClient<C, S>,
+/// Signs and encrypts a payload, without I/O: signed first (over the plaintext, as an item of
+/// `service`) by `signer` (a certificate with its secret signing key, and its JID), then encrypted,
+/// with its signature, with the current secret of `secrets` when given.
+pub fn protect(
+    payload: Element,
     service: &BareJid,
-    wrapped: &Element,
+    signer: Option<(&Cert, &BareJid)>,
+    secrets: Option<&NodeSecrets>,
+) -> Result<Protected, SecureError> {
+    let signature = match signer {
+        Some((cert, jid)) => {
+            Some(sign_item(cert, jid, service, &wrap_payload(Some(&payload)))?.to_element())
+        }
+        None => None,
+    };
+    let Some(secrets) = secrets else {
+        return Ok(Protected { payload, signature });
+    };
+    if secrets.current().is_none() {
+        return Err(SecureError::NoSecret {
+            service: secrets.service.to_string(),
+            node: secrets.node.clone(),
+        });
+    }
+    let signature = match signature {
+        Some(s) => Some(secrets.encrypt(&s)?.to_element()),
+        None => None,
+    };
+    Ok(Protected {
+        payload: secrets.encrypt(&payload)?.to_element(),
+        signature,
+    })
+}
+
+/// Opens an item payload, without I/O: decrypts an `<encrypted/>` one with `secrets` (the node's),
+/// passes any other through.
+pub fn decrypt_payload(
+    payload: Option<&Element>,
+    secrets: Option<&NodeSecrets>,
+) -> (Encryption, Result<Element, SecureError>) {
+    match payload {
+        None => (Encryption::Plain, Err(SecureError::NoPayload)),
+        Some(p) if p.is("encrypted", NS_OX_PUBSUB) => match EncryptedItem::from_element(p) {
+            Err(e) => (
+                Encryption::Failed {
+                    reason: e.to_string(),
+                },
+                Err(e.into()),
+            ),
+            Ok(encrypted) => {
+                let key = encrypted.key.clone();
+                match secrets.map(|s| s.decrypt(&encrypted)) {
+                    None | Some(Err(OxError::UnknownSecret { .. })) => (
+                        Encryption::MissingSecret { key: key.clone() },
+                        Err(SecureError::MissingSecret { key }),
+                    ),
+                    Some(Err(e)) => (
+                        Encryption::Failed {
+                            reason: e.to_string(),
+                        },
+                        Err(e.into()),
+                    ),
+                    Some(Ok(el)) => (Encryption::Decrypted { key }, Ok(el)),
+                }
+            }
+        },
+        Some(p) => (Encryption::Plain, Ok(p.clone())),
+    }
+}
+
+/// Checks one signature attachment element (`<signature/>`, or its `<encrypted/>` opened with
+/// `secrets`) published by `jid` for the item of `service` whose plaintext payload is `plaintext`,
+/// against `certs` (the certificates of `jid`), without I/O.
+pub fn check_signature_attachment(
+    service: &BareJid,
+    plaintext: &Element,
     jid: &BareJid,
     attachment: &Element,
     secrets: Option<&NodeSecrets>,
-) -> SignatureStatus
-where
-    C: Connection,
-    S: OxStore + Send + 'static,
-{
+    certs: &[Cert],
+) -> SignatureStatus {
     let invalid = |reason: String| SignatureStatus::Invalid {
         jid: jid.clone(),
         reason,
@@ -511,28 +568,76 @@ where
         Ok(s) => s,
         Err(e) => return invalid(e.to_string()),
     };
-    let mut refreshed = false;
+    if certs.is_empty() {
+        return unchecked(format!("no OpenPGP key known for {jid}"));
+    }
+    match verify_item(service, &wrap_payload(Some(plaintext)), &signature, certs) {
+        Ok(v) if v.signer == *jid => SignatureStatus::Verified {
+            signer: v.signer,
+            fingerprint: crate::ox::pgp::fingerprint_string(&v.fingerprint),
+            time: v.time,
+        },
+        Ok(v) => invalid(format!("signed by {}, but attached by {jid}", v.signer)),
+        Err(e) => invalid(e.to_string()),
+    }
+}
+
+/// The certificates of `jid`: the known OX keys, or those on PEP when none is known or `refresh`.
+/// The flag tells whether they were fetched.
+async fn signer_certs<C, S>(
+    ox: &OxClient<C, S>,
+    jid: &BareJid,
+    refresh: bool,
+) -> Result<(Vec<Cert>, bool), OxError>
+where
+    C: Connection,
+    S: OxStore + Send + 'static,
+{
+    let known = if refresh {
+        Vec::new()
+    } else {
+        ox.known_keys(jid)?
+    };
+    let (keys, fetched) = if known.is_empty() {
+        (ox.fetch_keys(jid).await?, true)
+    } else {
+        (known, false)
+    };
+    Ok((keys.iter().map(|k| k.cert().clone()).collect(), fetched))
+}
+
+/// [`check_signature_attachment`] with the keys of `jid`: the known ones, fetched again from PEP
+/// once when they do not verify (the signer may have a new key).
+async fn check_signature<C, S>(
+    ox: &OxClient<C, S>,
+    service: &BareJid,
+    plaintext: &Element,
+    jid: &BareJid,
+    attachment: &Element,
+    secrets: Option<&NodeSecrets>,
+) -> SignatureStatus
+where
+    C: Connection,
+    S: OxStore + Send + 'static,
+{
+    let mut refresh = false;
     loop {
-        let certs = match signer_certs(ox, jid, refreshed).await {
+        let (certs, fetched) = match signer_certs(ox, jid, refresh).await {
             Ok(c) => c,
-            Err(e) => return unchecked(format!("keys of {jid}: {e}")),
-        };
-        if certs.is_empty() {
-            return unchecked(format!("no OpenPGP key known for {jid}"));
-        }
-        match verify_item(service, wrapped, &signature, &certs) {
-            Ok(v) if v.signer == *jid => {
-                return SignatureStatus::Verified {
-                    signer: v.signer,
-                    fingerprint: crate::ox::pgp::fingerprint_string(&v.fingerprint),
-                    time: v.time,
+            Err(e) => {
+                return SignatureStatus::Unchecked {
+                    jid: Some(jid.clone()),
+                    reason: format!("keys of {jid}: {e}"),
                 }
             }
-            Ok(v) => return invalid(format!("signed by {}, but attached by {jid}", v.signer)),
-            // The signer may have a key we have not seen yet: fetch its keys once.
-            Err(_) if !refreshed => refreshed = true,
-            Err(e) => return invalid(e.to_string()),
+        };
+        let status =
+            check_signature_attachment(service, plaintext, jid, attachment, secrets, &certs);
+        if matches!(status, SignatureStatus::Invalid { .. }) && !fetched {
+            refresh = true;
+            continue;
         }
+        return status;
     }
 }
 
@@ -558,35 +663,32 @@ where
             let conn = self.connection();
             let service_bare = bare_service(conn, service.as_ref());
             let me = conn.jid().to_bare();
-            // Sign the plaintext first.
-            let signature = if protection.sign {
+            let cert = if protection.sign {
                 let key = self.secret_key()?;
-                let cert = Cert::from_bytes(&key.to_bytes()?)
-                    .map_err(|e| SigningError::OpenPgp(e.to_string()))?;
                 Some(
-                    sign_item(&cert, &me, &service_bare, &wrap_payload(Some(&payload)))?
-                        .to_element(),
+                    Cert::from_bytes(&key.to_bytes()?)
+                        .map_err(|e| SigningError::OpenPgp(e.to_string()))?,
                 )
             } else {
                 None
             };
-            let (published, signature) = if protection.encrypt {
-                let secrets = self
-                    .node_secrets(service.as_ref(), &node)?
-                    .filter(|s| s.current().is_some())
-                    .ok_or_else(|| SecureError::NoSecret {
-                        service: service_bare.to_string(),
-                        node: node.clone(),
-                    })?;
-                let item = secrets.encrypt(&payload)?.to_element();
-                let signature = match signature {
-                    Some(s) => Some(secrets.encrypt(&s)?.to_element()),
-                    None => None,
-                };
-                (item, signature)
+            let secrets = if protection.encrypt {
+                Some(
+                    self.node_secrets(service.as_ref(), &node)?
+                        .unwrap_or_else(|| NodeSecrets::new(service_bare.clone(), &node)),
+                )
             } else {
-                (payload, signature)
+                None
             };
+            let Protected {
+                payload: published,
+                signature,
+            } = protect(
+                payload,
+                &service_bare,
+                cert.as_ref().map(|c| (c, &me)),
+                secrets.as_ref(),
+            )?;
             let item_id = conn
                 .publish(
                     service.as_ref(),
@@ -635,81 +737,49 @@ where
                     }
                 }
             };
-            let (encryption, content) = match &item.payload {
-                None => (Encryption::Plain, Err(SecureError::NoPayload)),
-                Some(p) if p.is("encrypted", NS_OX_PUBSUB) => {
-                    match EncryptedItem::from_element(p) {
-                        Err(e) => (
-                            Encryption::Failed {
-                                reason: e.to_string(),
-                            },
-                            Err(e.into()),
-                        ),
-                        Ok(encrypted) => {
-                            let key = encrypted.key.clone();
-                            match secrets.as_ref().map(|s| s.decrypt(&encrypted)) {
-                                None | Some(Err(OxError::UnknownSecret { .. })) => (
-                                    Encryption::MissingSecret { key: key.clone() },
-                                    Err(SecureError::MissingSecret { key }),
-                                ),
-                                Some(Err(e)) => (
-                                    Encryption::Failed {
-                                        reason: e.to_string(),
-                                    },
-                                    Err(e.into()),
-                                ),
-                                Some(Ok(el)) => (Encryption::Decrypted { key }, Ok(el)),
-                            }
-                        }
-                    }
-                }
-                Some(p) => (Encryption::Plain, Ok(p.clone())),
-            };
+            let (encryption, content) = decrypt_payload(item.payload.as_ref(), secrets.as_ref());
             let target = ItemRef::new(Jid::from(service_bare.clone()), node, item.id.clone());
             let signatures = match &content {
                 Err(_) => Vec::new(),
-                Ok(plain) => {
-                    let wrapped = wrap_payload(Some(plain));
-                    match conn.attachments(&target).await {
-                        Err(e) => vec![SignatureStatus::Unchecked {
-                            jid: None,
-                            reason: format!("attachments unreadable: {e}"),
-                        }],
-                        Ok(view) => {
-                            let mut out = Vec::new();
-                            for ja in &view.by_jid {
-                                for el in ja
-                                    .attachments
-                                    .extra
-                                    .iter()
-                                    .filter(|e| is_signature_attachment(e))
-                                {
-                                    if out.len() >= MAX_SIGNATURES_PER_ITEM {
-                                        out.push(SignatureStatus::Unchecked {
-                                            jid: Some(ja.jid.clone()),
-                                            reason: format!(
-                                                "more than {MAX_SIGNATURES_PER_ITEM} signatures"
-                                            ),
-                                        });
-                                        break;
-                                    }
-                                    out.push(
-                                        check_signature(
-                                            self,
-                                            &service_bare,
-                                            &wrapped,
-                                            &ja.jid,
-                                            el,
-                                            secrets.as_ref(),
-                                        )
-                                        .await,
-                                    );
+                Ok(plain) => match conn.attachments(&target).await {
+                    Err(e) => vec![SignatureStatus::Unchecked {
+                        jid: None,
+                        reason: format!("attachments unreadable: {e}"),
+                    }],
+                    Ok(view) => {
+                        let mut out = Vec::new();
+                        for ja in &view.by_jid {
+                            for el in ja
+                                .attachments
+                                .extra
+                                .iter()
+                                .filter(|e| is_signature_attachment(e))
+                            {
+                                if out.len() >= MAX_SIGNATURES_PER_ITEM {
+                                    out.push(SignatureStatus::Unchecked {
+                                        jid: Some(ja.jid.clone()),
+                                        reason: format!(
+                                            "more than {MAX_SIGNATURES_PER_ITEM} signatures"
+                                        ),
+                                    });
+                                    break;
                                 }
+                                out.push(
+                                    check_signature(
+                                        self,
+                                        &service_bare,
+                                        plain,
+                                        &ja.jid,
+                                        el,
+                                        secrets.as_ref(),
+                                    )
+                                    .await,
+                                );
                             }
-                            out
                         }
+                        out
                     }
-                }
+                },
             };
             SecureItem {
                 item_id: item.id,
@@ -916,6 +986,7 @@ where
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use sequoia_openpgp::parse::Parse;
 
     fn jid(s: &str) -> BareJid {
         BareJid::new(s).unwrap()
@@ -999,6 +1070,115 @@ mod tests {
         let failed =
             item(vec![]).map(|()| -> Result<u8, SecureError> { Err(SecureError::NoPayload) });
         assert!(matches!(failed.content, Err(SecureError::NoPayload)));
+    }
+
+    fn cert(jid: &str) -> Cert {
+        let key = crate::ox::SecretKey::generate(jid).unwrap();
+        Cert::from_bytes(&key.to_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn protect_then_open_without_io() {
+        let alice = jid("alice@example.org");
+        let alice_cert = cert("alice@example.org");
+        let public = alice_cert.clone().strip_secret_key_material();
+        let mut secrets = NodeSecrets::new(alice.clone(), NS_MICROBLOG);
+        let payload: Element =
+            "<entry xmlns='http://www.w3.org/2005/Atom'><title>Hello</title></entry>"
+                .parse()
+                .unwrap();
+        // No current secret: refused.
+        assert!(matches!(
+            protect(payload.clone(), &alice, None, Some(&secrets)),
+            Err(SecureError::NoSecret { .. })
+        ));
+        secrets.create(&alice, None).unwrap();
+        let sealed = protect(
+            payload.clone(),
+            &alice,
+            Some((&alice_cert, &alice)),
+            Some(&secrets),
+        )
+        .unwrap();
+        assert!(sealed.payload.is("encrypted", NS_OX_PUBSUB));
+        let sig = sealed.signature.unwrap();
+        assert!(sig.is("encrypted", NS_OX_PUBSUB));
+
+        let (enc, content) = decrypt_payload(Some(&sealed.payload), Some(&secrets));
+        assert!(matches!(enc, Encryption::Decrypted { .. }));
+        let plain = content.unwrap();
+        assert_eq!(plain, payload);
+        let status = check_signature_attachment(
+            &alice,
+            &plain,
+            &alice,
+            &sig,
+            Some(&secrets),
+            std::slice::from_ref(&public),
+        );
+        assert!(matches!(status, SignatureStatus::Verified { ref signer, .. } if *signer == alice));
+
+        // One character changed.
+        let changed: Element = String::from(&plain)
+            .replace("Hello", "Hellp")
+            .parse()
+            .unwrap();
+        let status = check_signature_attachment(
+            &alice,
+            &changed,
+            &alice,
+            &sig,
+            Some(&secrets),
+            std::slice::from_ref(&public),
+        );
+        assert!(
+            matches!(status, SignatureStatus::Invalid { .. }),
+            "{status:?}"
+        );
+        // Attached by someone else, or checked against someone else's key.
+        let mallory = jid("mallory@example.org");
+        let mallory_public = cert("mallory@example.org").strip_secret_key_material();
+        for (who, certs) in [(&mallory, &public), (&alice, &mallory_public)] {
+            let status = check_signature_attachment(
+                &alice,
+                &plain,
+                who,
+                &sig,
+                Some(&secrets),
+                std::slice::from_ref(certs),
+            );
+            assert!(
+                matches!(status, SignatureStatus::Invalid { .. }),
+                "{status:?}"
+            );
+        }
+        // Without the secret: nothing readable, signature unchecked.
+        let (enc, content) = decrypt_payload(Some(&sealed.payload), None);
+        assert!(matches!(enc, Encryption::MissingSecret { .. }));
+        assert!(matches!(content, Err(SecureError::MissingSecret { .. })));
+        let status = check_signature_attachment(&alice, &plain, &alice, &sig, None, &[public]);
+        assert!(matches!(status, SignatureStatus::Unchecked { .. }));
+        // Hostile payloads: typed failures.
+        for bad in [
+            "<encrypted xmlns='urn:xmpp:openpgp:pubsub:0' key='k'>!!</encrypted>",
+            "<encrypted xmlns='urn:xmpp:openpgp:pubsub:0'>AAAA</encrypted>",
+            "<encrypted xmlns='urn:xmpp:openpgp:pubsub:0' key='k'/>",
+        ] {
+            let el: Element = bad.parse().unwrap();
+            let (enc, content) = decrypt_payload(Some(&el), Some(&secrets));
+            assert!(matches!(enc, Encryption::Failed { .. }), "{bad}");
+            assert!(content.is_err());
+        }
+        let wrong_key: Element = format!(
+            "<encrypted xmlns='urn:xmpp:openpgp:pubsub:0' key='{}'>AAAA</encrypted>",
+            secrets.current().unwrap().id
+        )
+        .parse()
+        .unwrap();
+        assert!(matches!(
+            decrypt_payload(Some(&wrong_key), Some(&secrets)).0,
+            Encryption::Failed { .. }
+        ));
     }
 
     #[test]

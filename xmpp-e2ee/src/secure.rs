@@ -22,6 +22,9 @@
 //! PEP when none is known) made it over exactly the item's plaintext, and the attachment names that
 //! JID as signer. Reading never fails on one bad item: each carries its own status.
 //!
+//! The work without I/O is in [`protect`], [`decrypt_payload`] and [`check_signature_attachment`];
+//! the trait fetches items, attachments and keys around them.
+//!
 //! Readers get secrets in XEP-0373 messages. A server without offline storage (or a reader that was
 //! offline) still archives them: [`catch_up_archive`] opens the OX messages of the account's
 //! XEP-0313 archive after a given archive id and applies their secrets.

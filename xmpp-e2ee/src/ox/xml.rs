@@ -275,7 +275,7 @@ impl Content {
     pub fn to_bytes(&self) -> Result<Vec<u8>, OxError> {
         xmpp_social::xml::to_xml_string(&self.to_element())
             .map(String::into_bytes)
-            .map_err(|e| invalid("payload", &e.to_string()))
+            .map_err(|e| invalid("payload", e.to_string()))
     }
 
     /// Parses decrypted bytes: exactly one content element (at most [`MAX_PLAINTEXT_BYTES`]; an XML

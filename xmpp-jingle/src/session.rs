@@ -229,12 +229,18 @@ struct Session {
     accept_deadline: Option<Instant>,
     /// Our session lost a tie-break; the peer's error will end it silently.
     lost_tie: bool,
+    /// Which session this is among those that had the same peer and id (a peer may start a new session with
+    /// the id of an ended one, or win a tie-break with the id of ours): answers to requests of an earlier
+    /// one must not touch it.
+    serial: u64,
 }
 
 #[derive(Debug)]
 struct PendingRequest {
     peer: Jid,
     sid: String,
+    /// The [`Session::serial`] of the session that sent it.
+    serial: u64,
     action: Action,
     deadline: Instant,
 }
@@ -246,6 +252,7 @@ pub struct SessionManager {
     sessions: HashMap<(Jid, String), Session>,
     requests: BTreeMap<RequestId, PendingRequest>,
     next_request: u64,
+    next_serial: u64,
     out: VecDeque<Output>,
 }
 
@@ -305,6 +312,7 @@ impl SessionManager {
             sessions: HashMap::new(),
             requests: BTreeMap::new(),
             next_request: 0,
+            next_serial: 0,
             out: VecDeque::new(),
         }
     }
@@ -351,6 +359,11 @@ impl SessionManager {
         self.sessions.is_empty()
     }
 
+    fn serial(&mut self) -> u64 {
+        self.next_serial = self.next_serial.wrapping_add(1);
+        self.next_serial
+    }
+
     fn event(&mut self, peer: &Jid, sid: &str, kind: EventKind) {
         self.out.push_back(Output::Event(Event {
             sid: sid.to_owned(),
@@ -362,14 +375,17 @@ impl SessionManager {
     fn request(&mut self, peer: &Jid, jingle: Jingle, now: Instant) {
         let id = RequestId(self.next_request);
         self.next_request = self.next_request.wrapping_add(1);
+        let mut serial = u64::MAX;
         if let Some(s) = self.sessions.get_mut(&(peer.clone(), jingle.sid.clone())) {
             *s.outstanding.entry(jingle.action).or_insert(0) += 1;
+            serial = s.serial;
         }
         self.requests.insert(
             id,
             PendingRequest {
                 peer: peer.clone(),
                 sid: jingle.sid.clone(),
+                serial,
                 action: jingle.action,
                 deadline: now + self.cfg.request_timeout,
             },
@@ -430,6 +446,7 @@ impl SessionManager {
             recent: VecDeque::new(),
             accept_deadline: self.cfg.accept_timeout.map(|t| now + t),
             lost_tie: false,
+            serial: self.serial(),
         };
         self.sessions.insert((peer.clone(), sid.clone()), session);
         let mut j = Jingle::new(Action::SessionInitiate, sid.clone());
@@ -668,26 +685,32 @@ impl SessionManager {
         let sid = j.sid.clone();
 
         if j.action == Action::SessionInitiate {
-            if self.sessions.contains_key(&key) {
-                return out_of_order;
-            }
+            // Our own unanswered session-initiate to the same peer for the same applications ties with it.
+            let ties = |s: &Session| {
+                s.role == Role::Initiator
+                    && s.state == SessionState::Pending
+                    && !s.initiate_answered
+                    && !s.lost_tie
+                    && app_namespaces(&s.contents.values().cloned().collect::<Vec<_>>())
+                        == app_namespaces(&j.contents)
+            };
+            // The same session id is only a tie (settled by the JIDs), never a second session.
+            let same_sid = match self.sessions.get(&key) {
+                Some(s) if ties(s) => true,
+                Some(_) => return out_of_order,
+                None => false,
+            };
             if j.contents.is_empty() || j.contents.iter().any(|c| c.description.is_none()) {
                 return bad_request;
             }
-            // Tie-break: our own unanswered session-initiate to the same peer for the same applications.
-            let ours: Option<String> = self
-                .sessions
-                .iter()
-                .find(|((p, _), s)| {
-                    p == from
-                        && s.role == Role::Initiator
-                        && s.state == SessionState::Pending
-                        && !s.initiate_answered
-                        && !s.lost_tie
-                        && app_namespaces(&s.contents.values().cloned().collect::<Vec<_>>())
-                            == app_namespaces(&j.contents)
-                })
-                .map(|((_, sid), _)| sid.clone());
+            let ours: Option<String> = if same_sid {
+                Some(sid.clone())
+            } else {
+                self.sessions
+                    .iter()
+                    .find(|((p, _), s)| p == from && ties(s))
+                    .map(|((_, sid), _)| sid.clone())
+            };
             if let Some(our_sid) = ours {
                 let theirs_wins = match j.sid.as_bytes().cmp(our_sid.as_bytes()) {
                     std::cmp::Ordering::Less => true,
@@ -729,6 +752,7 @@ impl SessionManager {
                 recent: VecDeque::new(),
                 accept_deadline: None,
                 lost_tie: false,
+                serial: self.serial(),
             };
             self.sessions.insert(key, session);
             self.event(
@@ -949,6 +973,9 @@ impl SessionManager {
         let Some(s) = self.sessions.get_mut(&key) else {
             return; // the session ended meanwhile
         };
+        if s.serial != req.serial {
+            return; // it ended meanwhile, and this is another session with the same peer and id
+        }
         if let Some(n) = s.outstanding.get_mut(&req.action) {
             *n = n.saturating_sub(1);
         }
@@ -1030,5 +1057,156 @@ impl SessionManager {
             .iter()
             .find(|((_, s), _)| s == sid)
             .map(|(_, s)| s.peer.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Regressions found by the `jingle_sequence` fuzz target (more tests in `tests/session.rs`).
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+    use super::*;
+    use crate::ft::{File, FileDescription};
+    use crate::jingle::{Description, Senders};
+    use crate::jingle_ibb::IbbTransport;
+
+    fn jid(s: &str) -> Jid {
+        Jid::new(s).unwrap()
+    }
+
+    fn offer() -> Vec<Content> {
+        vec![Content::new(Creator::Initiator, "f")
+            .with_senders(Senders::Initiator)
+            .with_description(Description::File(FileDescription {
+                file: File::named("a.txt", 10),
+            }))
+            .with_transport(Transport::Ibb(IbbTransport::offer()))]
+    }
+
+    fn drain(m: &mut SessionManager) -> Vec<Output> {
+        std::iter::from_fn(|| m.poll_output()).collect()
+    }
+
+    /// The one request among `outputs`, as `(id, element)`.
+    fn request(outputs: &[Output]) -> (RequestId, Element) {
+        let mut found = outputs.iter().filter_map(|o| match o {
+            Output::Request { id, jingle, .. } => Some((*id, jingle.to_element())),
+            _ => None,
+        });
+        let r = found.next().expect("a request");
+        assert!(found.next().is_none(), "one request: {outputs:?}");
+        r
+    }
+
+    fn answer(outputs: &[Output]) -> Iq {
+        outputs
+            .iter()
+            .find_map(|o| match o {
+                Output::Answer(iq) => Some(iq.clone()),
+                _ => None,
+            })
+            .expect("an answer")
+    }
+
+    fn is_result(iq: &Iq) -> bool {
+        matches!(iq, Iq::Result { .. })
+    }
+
+    /// XEP-0166 §7.2.16: simultaneous session-initiates with the same session id are settled by the JIDs
+    /// (the lower one wins), instead of both sides refusing each other's as out of order.
+    #[test]
+    fn simultaneous_initiate_same_sid_lower_jid_wins() {
+        let (a, b) = (jid("alice@example.org/a"), jid("bob@example.org/b"));
+        let now = Instant::now();
+        let mut ma = SessionManager::new(SessionConfig::new(a.clone()));
+        let mut mb = SessionManager::new(SessionConfig::new(b.clone()));
+        ma.initiate_with_sid(b.clone(), "same".into(), offer(), now)
+            .unwrap();
+        mb.initiate_with_sid(a.clone(), "same".into(), offer(), now)
+            .unwrap();
+        let (ra, ia) = request(&drain(&mut ma));
+        let (rb, ib) = request(&drain(&mut mb));
+
+        // Bob (the higher JID) gives way: his session is dropped and Alice's arrives.
+        mb.handle_iq(&a, "ia", &ia, now);
+        let out_b = drain(&mut mb);
+        assert!(is_result(&answer(&out_b)), "{out_b:?}");
+        assert!(out_b.iter().any(|o| matches!(o,
+            Output::Event(Event { kind: EventKind::TieBreakLost { winner }, .. }) if winner == "same")));
+        assert!(out_b.iter().any(|o| matches!(
+            o,
+            Output::Event(Event {
+                kind: EventKind::Incoming { .. },
+                ..
+            })
+        )));
+        // Alice keeps hers and refuses Bob's with a tie-break.
+        ma.handle_iq(&b, "ib", &ib, now);
+        let refused = answer(&drain(&mut ma));
+        let Iq::Error { error, .. } = &refused else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(
+            RequestError::from_stanza_error(error),
+            RequestError::Stanza {
+                condition: "conflict".into(),
+                jingle: Some(JingleErrorCondition::TieBreak)
+            }
+        );
+
+        // The answers cross. Bob's refused initiate must not touch the session he now answers.
+        ma.handle_response(ra, Ok(()), now);
+        assert!(drain(&mut ma).is_empty());
+        mb.handle_response(rb, Err(RequestError::from_stanza_error(error)), now);
+        assert!(drain(&mut mb).is_empty());
+        assert_eq!(ma.state(&b, "same"), Some(SessionState::Pending));
+        assert_eq!(ma.role(&b, "same"), Some(Role::Initiator));
+        assert_eq!(mb.state(&a, "same"), Some(SessionState::Pending));
+        assert_eq!(mb.role(&a, "same"), Some(Role::Responder));
+        mb.accept(&a, "same", offer(), now).unwrap();
+        let (_, accept) = request(&drain(&mut mb));
+        ma.handle_iq(&b, "acc", &accept, now);
+        assert!(is_result(&answer(&drain(&mut ma))));
+        assert_eq!(ma.state(&b, "same"), Some(SessionState::Active));
+    }
+
+    /// The answer to a request of a session that ended does not reach a newer session with the same peer
+    /// and session id (here a late failure of an old session-accept used to terminate the new session).
+    #[test]
+    fn late_answer_does_not_touch_a_new_session_with_the_same_id() {
+        let (a, b) = (jid("alice@example.org/a"), jid("bob@example.org/b"));
+        let now = Instant::now();
+        let mut ma = SessionManager::new(SessionConfig::new(a.clone()));
+        let mut mb = SessionManager::new(SessionConfig::new(b.clone()));
+        ma.initiate_with_sid(b.clone(), "s".into(), offer(), now)
+            .unwrap();
+        let (_, init) = request(&drain(&mut ma));
+        mb.handle_iq(&a, "i1", &init, now);
+        drain(&mut mb);
+        // Bob accepts; his session-accept is still unanswered when Alice ends and starts again with "s".
+        mb.accept(&a, "s", offer(), now).unwrap();
+        let (accept_id, _) = request(&drain(&mut mb));
+        ma.terminate(&b, "s", Reason::new(ReasonCondition::Cancel), now)
+            .unwrap();
+        let (_, term) = request(&drain(&mut ma));
+        ma.initiate_with_sid(b.clone(), "s".into(), offer(), now)
+            .unwrap();
+        let (_, init2) = request(&drain(&mut ma));
+        mb.handle_iq(&a, "t1", &term, now);
+        drain(&mut mb);
+        mb.handle_iq(&a, "i2", &init2, now);
+        let out = drain(&mut mb);
+        assert!(out.iter().any(|o| matches!(
+            o,
+            Output::Event(Event {
+                kind: EventKind::Incoming { .. },
+                ..
+            })
+        )));
+        // The old session-accept times out now: nothing happens to the new session.
+        mb.handle_response(accept_id, Err(RequestError::Timeout), now);
+        let late = drain(&mut mb);
+        assert!(late.is_empty(), "{late:?}");
+        assert_eq!(mb.state(&a, "s"), Some(SessionState::Pending));
     }
 }

@@ -1,5 +1,6 @@
 //! Example binaries of the xmpp-social SDK (`src/bin/`), and the small helpers they share.
 
+pub mod jingle;
 pub mod omemo;
 
 use std::net::SocketAddr;
@@ -89,6 +90,24 @@ pub fn parse_jid(s: &str) -> Result<Jid, String> {
 }
 
 impl ConnectArgs {
+    /// The client configuration [`ConnectArgs::connect`] uses: plaintext to a loopback address, STARTTLS
+    /// otherwise. Callers can add disco features and IQ namespaces before connecting.
+    pub fn client_config(&self) -> Result<ClientConfig, String> {
+        let jid = parse_jid(&self.jid)?;
+        let loopback = self
+            .server
+            .parse::<SocketAddr>()
+            .ok()
+            .filter(|a| a.ip().is_loopback());
+        let transport = match loopback {
+            Some(addr) if !self.starttls => Transport::PlaintextLoopback { addr },
+            _ => Transport::StartTls {
+                server: Some(self.server.clone()),
+            },
+        };
+        Ok(ClientConfig::new(jid, self.password.clone(), transport))
+    }
+
     /// Connects: plaintext to a loopback address, STARTTLS otherwise.
     pub async fn connect(&self) -> Result<XmppClient, String> {
         let jid = parse_jid(&self.jid)?;

@@ -1,0 +1,293 @@
+//! `jingle-send` and `jingle-receive` as processes, between two accounts of a real Prosody: a file of a
+//! few MiB arrives with the sender's sha-256; a hostile offered name (`../../etc/x`) is stored inside
+//! the directory, without overwriting a file already there; an offer over `--max-size` is refused and
+//! the sender says so.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use xmpp_jingle::hashes::StreamHasher;
+use xmpp_social_examples::jingle::sha256_hex;
+use xmpp_testkit::{Server, ServerKind};
+
+const PW: &str = "jingle-pw";
+/// Receiver's full JID (a fixed resource, so the sender knows where to offer).
+const BOB: &str = "bob@localhost/files";
+/// Large blocks: in-band bytestreams move one block per round trip.
+const BLOCK: &str = "65535";
+
+/// A child process killed when dropped; its stdout JSON lines are collected.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    lines: Receiver<Value>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let (tx, lines) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let out_log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                out_log.lock().unwrap().push(line.clone());
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let err_log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                err_log.lock().unwrap().push(format!("stderr: {line}"));
+            }
+        });
+        Proc {
+            name,
+            child,
+            lines,
+            log,
+        }
+    }
+
+    fn output(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The next JSON line whose `event` is `event` (earlier lines are consumed).
+    fn expect(&self, event: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if v["event"] == event => return v,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "{}: no {event} line within {timeout:?}; its output:\n{}",
+                    self.name,
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    /// Waits for the exit; returns whether it succeeded.
+    fn wait(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100)); // let the readers finish
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still running after {timeout:?}; its output:\n{}",
+                self.name,
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `jingle-receive --once` as bob, the password from the environment.
+fn receiver(server: &Server, dir: &Path, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jingle-receive"));
+    cmd.args(["--server", &server.c2s_addr().to_string(), "--jid", BOB])
+        .env("XMPP_PASSWORD", PW)
+        .args(["--once", "--json", "--block-size", BLOCK, "--dir"])
+        .arg(dir)
+        .args(extra);
+    let p = Proc::spawn("jingle-receive", cmd);
+    let ready = p.expect("ready", Duration::from_secs(60));
+    assert_eq!(ready["jid"], BOB);
+    p
+}
+
+/// `jingle-send` as alice to bob.
+fn send(server: &Server, file: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jingle-send"))
+        .args(["--server", &server.c2s_addr().to_string()])
+        .args(["--jid", "alice@localhost", "--password", PW, "--to", BOB])
+        .args(["--json", "--block-size", BLOCK])
+        .args(extra)
+        .arg(file)
+        .output()
+        .expect("run jingle-send")
+}
+
+fn sent_line(out: &Output) -> Value {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "sent")
+        .unwrap_or_else(|| panic!("jingle-send printed no sent line: {}", describe(out)))
+}
+
+fn write_random(path: &Path, len: usize) -> String {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::File::create(path)
+        .unwrap()
+        .write_all(&data)
+        .unwrap();
+    sha256_of(path)
+}
+
+fn sha256_of(path: &Path) -> String {
+    let mut h = StreamHasher::new();
+    h.update(&std::fs::read(path).unwrap());
+    sha256_hex(&h.finish()).unwrap()
+}
+
+/// The regular files of `dir` (no leftovers of temporary files allowed).
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn jingle_send_and_receive_through_prosody() {
+    let server = Server::start(ServerKind::Prosody, &[("alice", PW), ("bob", PW)])
+        .unwrap_or_else(|e| panic!("Prosody did not start: {e}"));
+    let work = tempfile::tempdir().unwrap();
+    let inbox = work.path().join("inbox");
+    let src = work.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+
+    // 1. A 3 MiB file: the receiver stores it under its name, with the sender's sha-256.
+    let file = src.join("photo album.bin");
+    let sha = write_random(&file, 3 << 20);
+    let mut rx = receiver(&server, &inbox, &[]);
+    let started = Instant::now();
+    let out = send(&server, &file, &[]);
+    assert!(
+        out.status.success(),
+        "jingle-send: {}\nreceiver:\n{}\nserver:\n{}",
+        describe(&out),
+        rx.output(),
+        server.log_tail(30)
+    );
+    let secs = started.elapsed().as_secs_f64();
+    let sent = sent_line(&out);
+    assert_eq!(sent["sha256"], sha.as_str(), "{sent}");
+    assert_eq!(sent["size"], 3 << 20);
+    assert_eq!(sent["bytes_sent"], 3 << 20);
+    assert_eq!(sent["transport"], "ibb");
+    let offer = rx.expect("offer", Duration::from_secs(30));
+    assert_eq!(offer["name"], "photo album.bin");
+    assert_eq!(offer["size"], 3 << 20);
+    let got = rx.expect("received", Duration::from_secs(30));
+    assert!(rx.wait(Duration::from_secs(30)), "{}", rx.output());
+    assert_eq!(got["sha256"], sha.as_str());
+    assert_eq!(got["hash"], "sha-256");
+    assert!(
+        got["from"]
+            .as_str()
+            .unwrap()
+            .starts_with("alice@localhost/"),
+        "{got}"
+    );
+    let stored = PathBuf::from(got["path"].as_str().unwrap());
+    assert_eq!(
+        stored,
+        inbox.canonicalize().unwrap().join("photo album.bin")
+    );
+    assert_eq!(sha256_of(&stored), sha);
+    println!(
+        "jingle-send -> jingle-receive: 3 MiB in {secs:.1} s ({:.2} MiB/s, processes included)",
+        3.0 / secs
+    );
+
+    // 2. A hostile name stays inside the directory and does not overwrite the file already named so.
+    std::fs::write(inbox.join("x"), b"already here").unwrap();
+    let small = src.join("small.txt");
+    let small_sha = write_random(&small, 40_000);
+    let mut rx = receiver(&server, &inbox, &[]);
+    let out = send(&server, &small, &["--name", "../../etc/x"]);
+    assert!(out.status.success(), "jingle-send: {}", describe(&out));
+    let offer = rx.expect("offer", Duration::from_secs(30));
+    assert_eq!(offer["name"], "../../etc/x");
+    let got = rx.expect("received", Duration::from_secs(30));
+    assert!(rx.wait(Duration::from_secs(30)), "{}", rx.output());
+    let stored = PathBuf::from(got["path"].as_str().unwrap());
+    assert_eq!(stored, inbox.canonicalize().unwrap().join("x (1)"));
+    assert_eq!(sha256_of(&stored), small_sha);
+    assert_eq!(std::fs::read(inbox.join("x")).unwrap(), b"already here");
+    assert!(!work.path().join("etc").exists());
+    assert_eq!(files_in(&inbox), ["photo album.bin", "x", "x (1)"]);
+
+    // 3. Over --max-size: refused before any data moves; the sender says why and fails.
+    let mut rx = receiver(&server, &inbox, &["--max-size", "10K"]);
+    let out = send(&server, &small, &[]);
+    assert!(
+        !out.status.success(),
+        "jingle-send succeeded: {}",
+        describe(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("too large"), "{}", describe(&out));
+    let refused = rx.expect("rejected", Duration::from_secs(30));
+    assert_eq!(refused["name"], "small.txt");
+    assert!(
+        !rx.wait(Duration::from_secs(30)),
+        "--once after a refusal exits 1"
+    );
+    assert_eq!(files_in(&inbox), ["photo album.bin", "x", "x (1)"]);
+
+    // 4. A bare JID is refused by the sender with a clear message.
+    let out = Command::new(env!("CARGO_BIN_EXE_jingle-send"))
+        .args(["--server", &server.c2s_addr().to_string()])
+        .args(["--jid", "alice@localhost", "--password", PW])
+        .args(["--to", "bob@localhost"])
+        .arg(&small)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("full JID"),
+        "{}",
+        describe(&out)
+    );
+}

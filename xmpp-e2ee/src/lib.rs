@@ -9,3 +9,5 @@ pub mod sce;
 #[cfg(feature = "openpgp")]
 pub mod secure;
 pub mod signing;
+#[cfg(feature = "sqlite")]
+mod sqlite_util;

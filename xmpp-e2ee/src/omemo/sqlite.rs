@@ -26,6 +26,7 @@ use super::profile::Profile;
 use super::session::Session;
 use super::store::{DeviceAddress, OmemoStore};
 use super::trust::DeviceRecord;
+use crate::sqlite_util;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -124,64 +125,31 @@ fn device_id(table: &'static str, id: i64) -> Result<u32> {
     u32::try_from(id).map_err(|_| corrupt(table, "device id out of range"))
 }
 
-/// Creates the file with mode 0600 if missing, and narrows an existing one to 0600.
-#[cfg(unix)]
-fn prepare_file(path: &Path) -> Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn prepare_file(_path: &Path) -> Result<()> {
-    Ok(())
+impl sqlite_util::StoreError for SqliteStoreError {
+    fn unsupported_version(found: i64) -> Self {
+        SqliteStoreError::UnsupportedVersion {
+            found,
+            supported: SCHEMA_VERSION,
+        }
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        prepare_file(path)?;
-        let conn = Connection::open(path)?;
-        Self::init(conn, Some(path.to_owned()))
+        Self::init(Some(path.as_ref()))
     }
 
     /// A store in memory (tests, ephemeral accounts).
     pub fn open_in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?, None)
+        Self::init(None)
     }
 
-    fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Self> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        // In-memory databases answer "memory": nothing to check.
-        let _mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        match version {
-            0 => {
-                tx.execute_batch(SCHEMA_V1)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            }
-            SCHEMA_VERSION => {}
-            found => {
-                return Err(SqliteStoreError::UnsupportedVersion {
-                    found,
-                    supported: SCHEMA_VERSION,
-                })
-            }
-        }
-        tx.commit()?;
-        Ok(SqliteStore { conn, path })
+    fn init(path: Option<&Path>) -> Result<Self> {
+        Ok(SqliteStore {
+            conn: sqlite_util::open::<SqliteStoreError>(path, SCHEMA_VERSION, SCHEMA_V1)?,
+            path: path.map(Path::to_owned),
+        })
     }
 
     /// The file of the store (`None` in memory).
@@ -191,12 +159,7 @@ impl SqliteStore {
 
     /// Runs `f` in one write transaction.
     fn write(&mut self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        f(&tx)?;
-        tx.commit()?;
-        Ok(())
+        sqlite_util::write(&mut self.conn, f)
     }
 
     fn load_blob(&self, table: &'static str, address: &DeviceAddress) -> Result<Option<Vec<u8>>> {

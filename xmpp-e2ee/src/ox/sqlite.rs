@@ -14,6 +14,7 @@ use super::error::OxError;
 use super::pgp::{PublicKey, SecretKey};
 use super::pubsub::NodeSecrets;
 use super::store::OxStore;
+use crate::sqlite_util;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -98,62 +99,31 @@ impl fmt::Debug for SqliteOxStore {
     }
 }
 
-#[cfg(unix)]
-fn prepare_file(path: &Path) -> Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn prepare_file(_path: &Path) -> Result<()> {
-    Ok(())
+impl sqlite_util::StoreError for SqliteOxStoreError {
+    fn unsupported_version(found: i64) -> Self {
+        SqliteOxStoreError::UnsupportedVersion {
+            found,
+            supported: SCHEMA_VERSION,
+        }
+    }
 }
 
 impl SqliteOxStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        prepare_file(path)?;
-        let conn = Connection::open(path)?;
-        Self::init(conn, Some(path.to_owned()))
+        Self::init(Some(path.as_ref()))
     }
 
     /// A store in memory.
     pub fn open_in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?, None)
+        Self::init(None)
     }
 
-    fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Self> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let _mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        match version {
-            0 => {
-                tx.execute_batch(SCHEMA_V1)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            }
-            SCHEMA_VERSION => {}
-            found => {
-                return Err(SqliteOxStoreError::UnsupportedVersion {
-                    found,
-                    supported: SCHEMA_VERSION,
-                })
-            }
-        }
-        tx.commit()?;
-        Ok(SqliteOxStore { conn, path })
+    fn init(path: Option<&Path>) -> Result<Self> {
+        Ok(SqliteOxStore {
+            conn: sqlite_util::open::<SqliteOxStoreError>(path, SCHEMA_VERSION, SCHEMA_V1)?,
+            path: path.map(Path::to_owned),
+        })
     }
 
     /// The file of the store (`None` in memory).
@@ -162,12 +132,7 @@ impl SqliteOxStore {
     }
 
     fn write(&mut self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        f(&tx)?;
-        tx.commit()?;
-        Ok(())
+        sqlite_util::write(&mut self.conn, f)
     }
 }
 

@@ -1,0 +1,313 @@
+//! File transfer throughput on loopback: a SOCKS5 bytestream between two SDK clients negotiated through a
+//! real Prosody (started by xmpp-testkit), against a plain tokio TCP copy of the same file, in the same run.
+//!
+//! Both sides move the same file from a file to a file, in 64 KiB reads, and do the same hashing work:
+//! the sender and the receiver each feed every byte to `xmpp_jingle::hashes::StreamHasher` (sha-256 and
+//! sha-1, what the Jingle file-transfer driver computes on each side), and the received file's digests are
+//! checked against the sent file's. The file lives in a temporary directory on a tmpfs (`/dev/shm` when
+//! present), so the disk is not what is measured.
+//!
+//! - (a) `tcp_copy`: a tokio `TcpListener` on 127.0.0.1, one connection, file -> socket -> file.
+//! - (b) `socks5_direct`: XEP-0065 through Prosody (the sender offers itself as the streamhost on
+//!   127.0.0.1, the receiver connects, SOCKS5 handshake, `<streamhost-used/>`), then file -> bytestream ->
+//!   file. The time counts the XMPP negotiation as well as the bytes: that is what a user waits for.
+//!
+//! `cargo bench -p xmpp-social-benches --bench jingle_transfer`: criterion groups, then the paired rounds.
+//! `-- --ratio-only` skips criterion: rounds alternate which variant runs first and the bench prints
+//! MiB/s (best and median) and `socks5 / tcp throughput ratio: X` (median of per-round ratios, and of the
+//! best rounds). `JINGLE_TRANSFER_MIB` sets the file size (default 128). Under `cargo test --benches`, a
+//! quick smoke run of 4 MiB. Needs Prosody (`.ci/install-servers.sh`); without it the bench fails and
+//! says so.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use tokio::fs::File;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use xmpp_jingle::hashes::{Hash, StreamHasher};
+use xmpp_jingle::socks5::bytestreams::{self, LocalStreamHost, NS_BYTESTREAMS};
+use xmpp_social::client::XmppClient;
+use xmpp_social::Connection;
+use xmpp_testkit::{Server, ServerKind};
+
+/// Bytes per read, on both sides of both variants.
+const CHUNK: usize = 64 * 1024;
+/// Bound on one transfer's negotiation.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Copies `from` into `to` while hashing; returns the digests and the byte count.
+async fn pump<R, W>(mut from: R, mut to: W) -> std::io::Result<(Vec<Hash>, u64)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut hasher = StreamHasher::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        let data = buf.get(..n).unwrap_or_default();
+        hasher.update(data);
+        to.write_all(data).await?;
+    }
+    to.flush().await?;
+    to.shutdown().await?;
+    let bytes = hasher.bytes();
+    Ok((hasher.finish(), bytes))
+}
+
+/// Sends `src` through `stream` (the sending side: file -> stream).
+async fn send_file<S: AsyncWrite + Unpin>(src: &Path, stream: S) -> (Vec<Hash>, u64) {
+    let file = File::open(src).await.expect("source file opens");
+    pump(file, stream).await.expect("sending works")
+}
+
+/// Receives `stream` into `dst` (the receiving side: stream -> file).
+async fn receive_file<S: AsyncRead + Unpin>(stream: S, dst: &Path) -> (Vec<Hash>, u64) {
+    let file = File::create(dst).await.expect("destination file opens");
+    pump(stream, BufWriter::with_capacity(CHUNK, file))
+        .await
+        .expect("receiving works")
+}
+
+/// The environment both variants share: the file, the server, the two clients.
+struct Setup {
+    _dir: tempfile::TempDir,
+    src: PathBuf,
+    dst: PathBuf,
+    size: u64,
+    _server: Server,
+    alice: XmppClient,
+    bob: XmppClient,
+}
+
+impl Setup {
+    async fn new(size: usize) -> Setup {
+        let dir = if Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm")
+        } else {
+            tempfile::tempdir()
+        }
+        .expect("temporary directory");
+        let src = dir.path().join("source.bin");
+        let dst = dir.path().join("received.bin");
+        let mut data = Vec::with_capacity(size);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        while data.len() < size {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        data.truncate(size);
+        tokio::fs::write(&src, &data)
+            .await
+            .expect("source file written");
+        if let Err(e) = xmpp_testkit::ensure_installed(ServerKind::Prosody) {
+            panic!("jingle_transfer needs Prosody (run .ci/install-servers.sh as root): {e}");
+        }
+        let server = Server::start(
+            ServerKind::Prosody,
+            &[("alice", "alicepw"), ("bob", "bobpw")],
+        )
+        .expect("Prosody starts");
+        let connect = |user: &str, pw: &str| {
+            let jid = format!("{user}@localhost/bench");
+            let pw = pw.to_owned();
+            let addr = server.c2s_addr();
+            async move {
+                let c = XmppClient::connect_plaintext_loopback(&jid, &pw, addr)
+                    .await
+                    .expect("client connects");
+                c.handle_iq_namespace(NS_BYTESTREAMS);
+                c
+            }
+        };
+        let alice = connect("alice", "alicepw").await;
+        let bob = connect("bob", "bobpw").await;
+        Setup {
+            _dir: dir,
+            src,
+            dst,
+            size: size as u64,
+            _server: server,
+            alice,
+            bob,
+        }
+    }
+
+    fn check(&self, sent: (Vec<Hash>, u64), received: (Vec<Hash>, u64)) {
+        assert_eq!(sent.1, self.size, "the whole file was read");
+        assert_eq!(received.1, self.size, "the whole file arrived");
+        assert_eq!(sent.0, received.0, "the received file differs");
+    }
+
+    /// (a) A plain TCP copy, file to file.
+    async fn tcp_copy(&self) -> Duration {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener binds");
+        let addr = listener.local_addr().expect("bound address");
+        let dst = self.dst.clone();
+        let started = Instant::now();
+        let receiver = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.expect("accepts");
+            receive_file(s, &dst).await
+        });
+        let stream = TcpStream::connect(addr).await.expect("connects");
+        let sent = send_file(&self.src, stream).await;
+        let received = receiver.await.expect("receiver task");
+        let took = started.elapsed();
+        self.check(sent, received);
+        took
+    }
+
+    /// (b) A SOCKS5 bytestream negotiated through Prosody, the sender as the direct streamhost.
+    async fn socks5_direct(&self) -> Duration {
+        let bob = self.bob.clone();
+        let mut incoming = bob.incoming();
+        let dst = self.dst.clone();
+        let started = Instant::now();
+        let receiver = tokio::spawn(async move {
+            let offer = bytestreams::wait_offer(&bob, &mut incoming, LIMIT)
+                .await
+                .expect("offer arrives");
+            let est = bytestreams::accept_offer(&bob, &offer, Duration::from_secs(10))
+                .await
+                .expect("bytestream accepted");
+            receive_file(est.stream, &dst).await
+        });
+        let local = LocalStreamHost::bind("127.0.0.1:0")
+            .await
+            .expect("streamhost binds");
+        let sid = xmpp_jingle::random_id();
+        let est = bytestreams::open(&self.alice, &self.bob.jid(), &sid, Some(local), &[], LIMIT)
+            .await
+            .expect("bytestream opens");
+        assert_eq!(
+            est.streamhost,
+            self.alice.jid(),
+            "the direct streamhost was used"
+        );
+        let sent = send_file(&self.src, est.stream).await;
+        let received = receiver.await.expect("receiver task");
+        let took = started.elapsed();
+        self.check(sent, received);
+        took
+    }
+
+    async fn run(&self, variant: Variant) -> Duration {
+        match variant {
+            Variant::Tcp => self.tcp_copy().await,
+            Variant::Socks5 => self.socks5_direct().await,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Tcp,
+    Socks5,
+}
+
+const VARIANTS: [(Variant, &str); 2] = [
+    (Variant::Tcp, "a_tcp_copy"),
+    (Variant::Socks5, "b_socks5_direct_via_prosody"),
+];
+
+fn benches(c: &mut Criterion, rt: &Runtime, setup: &Setup) {
+    let mut group = c.benchmark_group(format!("jingle_transfer_{}MiB", setup.size >> 20));
+    group.throughput(Throughput::Bytes(setup.size));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(30));
+    for (variant, name) in VARIANTS {
+        group.bench_function(name, |b| b.iter(|| rt.block_on(setup.run(variant))));
+    }
+    group.finish();
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn print_ratio(rt: &Runtime, setup: &Setup, rounds: usize) {
+    let mib = |d: Duration| setup.size as f64 / (1024.0 * 1024.0) / d.as_secs_f64();
+    let mut tcp = Vec::with_capacity(rounds);
+    let mut s5 = Vec::with_capacity(rounds);
+    let mut paired = Vec::with_capacity(rounds);
+    // One untimed round of each: page cache, TCP buffers, the clients' first bytestream IQs.
+    rt.block_on(setup.run(Variant::Tcp));
+    rt.block_on(setup.run(Variant::Socks5));
+    for round in 0..rounds {
+        // Alternate which runs first, so neither always gets the quieter moment.
+        let (t, s) = if round % 2 == 0 {
+            let t = rt.block_on(setup.run(Variant::Tcp));
+            (t, rt.block_on(setup.run(Variant::Socks5)))
+        } else {
+            let s = rt.block_on(setup.run(Variant::Socks5));
+            (rt.block_on(setup.run(Variant::Tcp)), s)
+        };
+        tcp.push(mib(t));
+        s5.push(mib(s));
+        paired.push(t.as_secs_f64() / s.as_secs_f64());
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
+    println!(
+        "\nFile transfer of {} MiB on loopback, file to file on {} ({rounds} paired rounds, order \
+         alternated; sha-256 + sha-1 on both sides of both):",
+        setup.size >> 20,
+        setup
+            .src
+            .parent()
+            .map_or("?".into(), |p| p.display().to_string()),
+    );
+    println!(
+        "  (a) plain tokio TCP copy:                     median {:>8.1} MiB/s, best {:>8.1} MiB/s",
+        median(tcp.clone()),
+        best(&tcp)
+    );
+    println!(
+        "  (b) SOCKS5 direct, negotiated through Prosody: median {:>8.1} MiB/s, best {:>8.1} MiB/s",
+        median(s5.clone()),
+        best(&s5)
+    );
+    println!(
+        "socks5 / tcp throughput ratio: {:.3} (median of per-round ratios), {:.3} (best rounds)",
+        median(paired),
+        best(&s5) / best(&tcp)
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not (quick smoke run then).
+    let full = std::env::args().any(|a| a == "--bench");
+    let ratio_only = std::env::args().any(|a| a == "--ratio-only");
+    let mib: usize = std::env::var("JINGLE_TRANSFER_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
+    let size = if full { mib << 20 } else { 4 << 20 };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let setup = rt.block_on(Setup::new(size));
+    if full && !ratio_only {
+        let mut criterion = Criterion::default().configure_from_args();
+        benches(&mut criterion, &rt, &setup);
+        criterion.final_summary();
+    }
+    print_ratio(&rt, &setup, if full { 7 } else { 1 });
+    let Setup { alice, bob, .. } = setup;
+    rt.block_on(async {
+        let _ = alice.close().await;
+        let _ = bob.close().await;
+    });
+}

@@ -644,6 +644,31 @@ where
     }
 }
 
+/// The read path of [`SecureSocialExt::read_entries`], [`SecureSocialExt::read_events`] and
+/// [`SecureSocialExt::read_list`]: reads and opens the items of `node`
+/// ([`SecureSocialExt::read_protected`]), then turns each readable payload into its kind with
+/// `parse` (given the item id and publisher too), keeping the flags.
+async fn read_parsed<C, S, T>(
+    ox: &OxClient<C, S>,
+    service: Option<&Jid>,
+    node: &str,
+    limit: Option<usize>,
+    parse: fn(&str, Option<&Jid>, Element) -> Result<T, SecureError>,
+) -> Result<Vec<SecureItem<T>>, SecureError>
+where
+    C: Connection,
+    S: OxStore + Send + 'static,
+{
+    let items = ox.read_protected(service, node, limit).await?;
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let (id, publisher) = (item.item_id.clone(), item.publisher.clone());
+            item.map(|el| parse(&id, publisher.as_ref(), el))
+        })
+        .collect())
+}
+
 impl<C, S> SecureSocialExt for OxClient<C, S>
 where
     C: Connection,
@@ -874,11 +899,10 @@ where
         let service = service.cloned();
         let node = node.unwrap_or(NS_MICROBLOG).to_owned();
         async move {
-            let items = self.read_protected(service.as_ref(), &node, limit).await?;
-            Ok(items
-                .into_iter()
-                .map(|i| i.map(|el| Ok(Entry::try_from(&el)?)))
-                .collect())
+            read_parsed(self, service.as_ref(), &node, limit, |_, _, el| {
+                Ok(Entry::try_from(&el)?)
+            })
+            .await
         }
     }
 
@@ -924,11 +948,10 @@ where
         let service = service.cloned();
         let node = node.to_owned();
         async move {
-            let items = self.read_protected(service.as_ref(), &node, limit).await?;
-            Ok(items
-                .into_iter()
-                .map(|i| i.map(|el| Ok(Event::try_from(&el)?)))
-                .collect())
+            read_parsed(self, service.as_ref(), &node, limit, |_, _, el| {
+                Ok(Event::try_from(&el)?)
+            })
+            .await
         }
     }
 
@@ -964,23 +987,21 @@ where
     ) -> impl Future<Output = Result<Vec<SecureItem<ListEntry>>, SecureError>> + Send {
         let list = list.clone();
         async move {
-            let items = self
-                .read_protected(Some(&list.service), &list.submitted_node(), limit)
-                .await?;
-            Ok(items
-                .into_iter()
-                .map(|i| {
-                    let id = i.item_id.clone();
-                    let publisher = i.publisher.clone();
-                    i.map(|el| {
-                        Ok(ListEntry::from_item(&Item {
-                            id,
-                            publisher,
-                            payload: Some(el),
-                        })?)
-                    })
-                })
-                .collect())
+            let node = list.submitted_node();
+            read_parsed(
+                self,
+                Some(&list.service),
+                &node,
+                limit,
+                |id, publisher, el| {
+                    Ok(ListEntry::from_item(&Item {
+                        id: id.to_owned(),
+                        publisher: publisher.cloned(),
+                        payload: Some(el),
+                    })?)
+                },
+            )
+            .await
         }
     }
 }

@@ -109,6 +109,84 @@ fn parse_jid(element: &'static str, s: &str) -> Result<BareJid, SigningError> {
     BareJid::new(s).map_err(|e| malformed(element, format!("JID {s:?}: {e}")))
 }
 
+/// Appends what `<sign-data/>` and `<signature/>` both carry, in their order: the `<time/>`, the
+/// `<signer/>`s, then the profile's extra elements.
+fn append_stamp_and_signers(el: &mut Element, stamp: &str, signers: &[BareJid], extra: &[Element]) {
+    el.append_child(
+        Element::builder("time", NS_SIGNING)
+            .attr(minidom::rxml::xml_ncname!("stamp").to_owned(), stamp)
+            .build(),
+    );
+    for signer in signers {
+        el.append_child(
+            Element::builder("signer", NS_SIGNING)
+                .append(signer.as_str())
+                .build(),
+        );
+    }
+    for extra in extra {
+        el.append_child(extra.clone());
+    }
+}
+
+/// The parsing `<sign-data/>` and `<signature/>` share: the check of the element itself, then its
+/// one `<time/>` and its `<signer/>`s.
+struct StampAndSigners {
+    /// `sign-data` or `signature`.
+    element: &'static str,
+    stamp: Option<String>,
+    signers: Vec<BareJid>,
+}
+
+impl StampAndSigners {
+    /// Checks that `el` is `<element xmlns='urn:xmpp:pubsub-signing:0'/>`.
+    fn start(el: &Element, element: &'static str) -> Result<Self, SigningError> {
+        if !el.is(element, NS_SIGNING) {
+            return Err(malformed(
+                element,
+                format!("found <{}/> in {:?}", el.name(), el.ns()),
+            ));
+        }
+        Ok(StampAndSigners {
+            element,
+            stamp: None,
+            signers: Vec::new(),
+        })
+    }
+
+    /// Reads `child` when it is a `<time/>` or a `<signer/>` (`true`); any other child is the
+    /// caller's (`false`).
+    fn read(&mut self, child: &Element) -> Result<bool, SigningError> {
+        if child.is("time", NS_SIGNING) {
+            if self.stamp.is_some() {
+                return Err(malformed(self.element, "more than one <time/>"));
+            }
+            let s = child
+                .attr("stamp")
+                .ok_or_else(|| malformed("time", "no stamp"))?;
+            check_stamp(s)?;
+            self.stamp = Some(s.to_owned());
+            Ok(true)
+        } else if child.is("signer", NS_SIGNING) {
+            self.signers.push(parse_jid("signer", &child.text())?);
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// The stamp and the signers, once every child is read: at least one signer, and the time.
+    fn finish(self) -> Result<(String, Vec<BareJid>), SigningError> {
+        if self.signers.is_empty() {
+            return Err(malformed(self.element, "no <signer/>"));
+        }
+        let stamp = self
+            .stamp
+            .ok_or_else(|| malformed(self.element, "no <time/>"))?;
+        Ok((stamp, self.signers))
+    }
+}
+
 /// The `<item/>` as XEP-0475 wraps it: in the pubsub namespace, without `id` and `publisher`,
 /// attributes and children otherwise kept.
 pub fn wrap_item(item: &Element) -> Element {
@@ -188,24 +266,7 @@ impl SignData {
                     .build(),
             );
         }
-        el.append_child(
-            Element::builder("time", NS_SIGNING)
-                .attr(
-                    minidom::rxml::xml_ncname!("stamp").to_owned(),
-                    self.stamp.as_str(),
-                )
-                .build(),
-        );
-        for signer in &self.signers {
-            el.append_child(
-                Element::builder("signer", NS_SIGNING)
-                    .append(signer.as_str())
-                    .build(),
-            );
-        }
-        for extra in &self.extra {
-            el.append_child(extra.clone());
-        }
+        append_stamp_and_signers(&mut el, &self.stamp, &self.signers, &self.extra);
         el.append_child(self.item.clone());
         el
     }
@@ -220,35 +281,20 @@ impl TryFrom<&Element> for SignData {
     type Error = SigningError;
 
     fn try_from(el: &Element) -> Result<Self, SigningError> {
-        if !el.is("sign-data", NS_SIGNING) {
-            return Err(malformed(
-                "sign-data",
-                format!("found <{}/> in {:?}", el.name(), el.ns()),
-            ));
-        }
+        let mut common = StampAndSigners::start(el, "sign-data")?;
         let mut to = Vec::new();
-        let mut stamp = None;
-        let mut signers = Vec::new();
         let mut extra = Vec::new();
         let mut item = None;
         for child in el.children() {
-            if to.len() + signers.len() + extra.len() > 2 * MAX_JIDS {
+            if to.len() + common.signers.len() + extra.len() > 2 * MAX_JIDS {
                 return Err(malformed("sign-data", "too many children"));
+            }
+            if common.read(child)? {
+                continue;
             }
             if child.is("to", NS_SIGNING) {
                 let jid = child.attr("jid").ok_or_else(|| malformed("to", "no jid"))?;
                 to.push(parse_jid("to", jid)?);
-            } else if child.is("time", NS_SIGNING) {
-                if stamp.is_some() {
-                    return Err(malformed("sign-data", "more than one <time/>"));
-                }
-                let s = child
-                    .attr("stamp")
-                    .ok_or_else(|| malformed("time", "no stamp"))?;
-                check_stamp(s)?;
-                stamp = Some(s.to_owned());
-            } else if child.is("signer", NS_SIGNING) {
-                signers.push(parse_jid("signer", &child.text())?);
             } else if child.is("item", NS_PUBSUB) {
                 if item.is_some() {
                     return Err(malformed("sign-data", "more than one <item/>"));
@@ -261,12 +307,10 @@ impl TryFrom<&Element> for SignData {
         if to.is_empty() {
             return Err(malformed("sign-data", "no <to/>"));
         }
-        if signers.is_empty() {
-            return Err(malformed("sign-data", "no <signer/>"));
-        }
+        let (stamp, signers) = common.finish()?;
         Ok(SignData {
             to,
-            stamp: stamp.ok_or_else(|| malformed("sign-data", "no <time/>"))?,
+            stamp,
             signers,
             extra,
             item: item.ok_or_else(|| malformed("sign-data", "no <item/>"))?,
@@ -299,24 +343,7 @@ impl Signature {
     pub fn to_element(&self) -> Element {
         use base64::Engine as _;
         let mut el = Element::builder("signature", NS_SIGNING).build();
-        el.append_child(
-            Element::builder("time", NS_SIGNING)
-                .attr(
-                    minidom::rxml::xml_ncname!("stamp").to_owned(),
-                    self.stamp.as_str(),
-                )
-                .build(),
-        );
-        for signer in &self.signers {
-            el.append_child(
-                Element::builder("signer", NS_SIGNING)
-                    .append(signer.as_str())
-                    .build(),
-            );
-        }
-        for extra in &self.extra {
-            el.append_child(extra.clone());
-        }
+        append_stamp_and_signers(&mut el, &self.stamp, &self.signers, &self.extra);
         if let Some(sig) = &self.openpgp {
             el.append_child(
                 Element::builder("sign", NS_SIGNING_OPENPGP)
@@ -336,33 +363,18 @@ impl TryFrom<&Element> for Signature {
 
     fn try_from(el: &Element) -> Result<Self, SigningError> {
         use base64::Engine as _;
-        if !el.is("signature", NS_SIGNING) {
-            return Err(malformed(
-                "signature",
-                format!("found <{}/> in {:?}", el.name(), el.ns()),
-            ));
-        }
-        let mut stamp = None;
-        let mut signers = Vec::new();
+        let mut common = StampAndSigners::start(el, "signature")?;
         let mut extra = Vec::new();
         let mut openpgp = None;
         let mut unknown = Vec::new();
         for child in el.children() {
-            if signers.len() + extra.len() + unknown.len() > 2 * MAX_JIDS {
+            if common.signers.len() + extra.len() + unknown.len() > 2 * MAX_JIDS {
                 return Err(malformed("signature", "too many children"));
             }
-            if child.is("time", NS_SIGNING) {
-                if stamp.is_some() {
-                    return Err(malformed("signature", "more than one <time/>"));
-                }
-                let s = child
-                    .attr("stamp")
-                    .ok_or_else(|| malformed("time", "no stamp"))?;
-                check_stamp(s)?;
-                stamp = Some(s.to_owned());
-            } else if child.is("signer", NS_SIGNING) {
-                signers.push(parse_jid("signer", &child.text())?);
-            } else if child.is("sign", NS_SIGNING_OPENPGP) {
+            if common.read(child)? {
+                continue;
+            }
+            if child.is("sign", NS_SIGNING_OPENPGP) {
                 if openpgp.is_some() {
                     return Err(malformed("signature", "more than one <sign/>"));
                 }
@@ -384,11 +396,9 @@ impl TryFrom<&Element> for Signature {
                 unknown.push(child.clone());
             }
         }
-        if signers.is_empty() {
-            return Err(malformed("signature", "no <signer/>"));
-        }
+        let (stamp, signers) = common.finish()?;
         Ok(Signature {
-            stamp: stamp.ok_or_else(|| malformed("signature", "no <time/>"))?,
+            stamp,
             signers,
             extra,
             openpgp,

@@ -12,7 +12,7 @@ use std::fmt;
 
 pub use error::TestkitError;
 pub use install::{ensure_installed, is_installed};
-pub use server::{Account, Server, HTTP_UPLOAD_MAX_FILE_SIZE};
+pub use server::{Account, ProsodyNetwork, Server, StartOptions, HTTP_UPLOAD_MAX_FILE_SIZE};
 
 /// Which XMPP server implementation to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,7 @@
-//! A thin tokio driver over [`xmpp_social::Connection`]: runs the [`SessionManager`], moves file bytes over
-//! in-band bytestreams, and offers file transfer (XEP-0234) as two calls: [`JingleClient::send_file`] and
-//! [`IncomingOffer::accept`].
+//! A thin tokio driver over [`xmpp_social::Connection`]: runs the [`SessionManager`], negotiates the
+//! bytestream of each transfer, and offers file transfer (XEP-0234) as a few calls:
+//! [`JingleClient::send_file`], [`JingleClient::request_file`], and [`IncomingOffer::accept`] /
+//! [`IncomingOffer::serve`] for what peers offer or ask.
 //!
 //! Tasks: one *router* reads incoming stanzas (Jingle IQs go to the actor, IBB IQs to the bytestream that
 //! expects them); one *actor* owns the session machine, so no lock is ever held across an await; each
@@ -8,6 +9,33 @@
 //!
 //! The connection must forward IQ requests of [`IQ_NAMESPACES`] to [`xmpp_social::Connection::incoming`]
 //! (for `XmppClient`: `handle_iq_namespace` for each), and should announce [`FEATURES`] in disco#info.
+//!
+//! # Transports
+//!
+//! [`DriverConfig::transports`] picks the policy ([`TransportPolicy`]). By default the initiator offers
+//! SOCKS5 (XEP-0260): a direct candidate (a listener on [`Socks5Config::listen`], advertised as
+//! [`Socks5Config::advertise_hosts`]) and the server's proxies (found once per client by
+//! [`crate::socks5::bytestreams::discover_proxies`]); the responder answers with its own candidates in
+//! session-accept; both try the other's and report `candidate-used`/`candidate-error` in
+//! transport-info; the nominated pair wins per XEP-0260 §2.4 and a nominated proxy is activated by the
+//! side that offered it. When that fails (both sides report errors, `proxy-error`, timeouts) the
+//! initiator sends transport-replace with an IBB transport (XEP-0261) and the responder accepts it; a
+//! transport-replace from the peer is accepted on either side. Outcomes say which transport carried the
+//! bytes ([`TransportMethod`]).
+//!
+//! # Pipeline and the stage seam
+//!
+//! Sending: file reader → sha-256 + sha-1 of the plaintext → *stage* → transport. Receiving: transport →
+//! *stage* → sha-256 + sha-1 of the plaintext → file writer. The stage is the crate-private
+//! `driver::stage::Stage` trait (identity by default), set per transfer through
+//! `SendOptions::stage` and `IncomingOffer::set_stage`: XEP-0391 (JET) puts its cipher there. `<size/>`,
+//! ranges and hashes always describe the plaintext file; the transport carries `Stage::wire_len(size)`
+//! bytes ([`SendOutcome::wire_bytes`], [`ReceiveOutcome::wire_bytes`]). Extra `<content/>` children
+//! (e.g. `<security xmlns='urn:xmpp:jingle:jet:0'/>`) go out with [`SendOptions::extra`] and are read
+//! on the other side with [`IncomingOffer::content_extra`].
+
+mod link;
+pub(crate) mod stage;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,16 +62,75 @@ use crate::jingle_ibb::{IbbTransport, NS_JINGLE_IBB};
 use crate::session::{
     Event, EventKind, Output, RequestError, RequestId, SessionConfig, SessionManager,
 };
+use crate::socks5::bytestreams::StreamHost;
+use crate::socks5::transport::NS_S5B;
+use link::Link;
+use stage::{BoxRead, BoxWrite, Stage};
 
 /// IQ payload namespaces the connection must forward to this driver.
 pub const IQ_NAMESPACES: [&str; 2] = [NS_JINGLE, NS_IBB];
 /// Features to announce in disco#info.
-pub const FEATURES: [&str; 5] = [NS_JINGLE, NS_FT, NS_JINGLE_IBB, NS_IBB, NS_HASHES];
+pub const FEATURES: [&str; 6] = [NS_JINGLE, NS_FT, NS_JINGLE_IBB, NS_IBB, NS_HASHES, NS_S5B];
 
 /// Capacity of each bounded queue of the driver.
 const QUEUE: usize = 64;
 /// Blocks buffered per bytestream between the router and the writer (flow control makes 1 the norm).
 const IBB_QUEUE: usize = 8;
+
+/// Which transports file transfers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransportPolicy {
+    /// Offer SOCKS5 (XEP-0260); replace it with in-band bytestreams when it fails.
+    #[default]
+    Socks5ThenIbb,
+    /// In-band bytestreams only (offered as such; a SOCKS5 offer is answered without candidates so the
+    /// initiator falls back).
+    IbbOnly,
+    /// SOCKS5 only: a failed negotiation ends the session with `connectivity-error`, and IBB
+    /// replacements are refused.
+    Socks5Only,
+}
+
+/// The transport that carried a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportMethod {
+    /// A SOCKS5 bytestream (XEP-0260), direct or through a proxy.
+    Socks5,
+    /// In-band bytestreams (XEP-0261).
+    Ibb,
+}
+
+/// SOCKS5 settings of a [`JingleClient`].
+#[derive(Debug, Clone)]
+pub struct Socks5Config {
+    /// The address our direct candidate listens on (`None`: offer no direct candidate). Default
+    /// `127.0.0.1:0`, which only peers on this machine can reach: a real client binds its interfaces
+    /// (e.g. `0.0.0.0:0`) and lists the addresses to advertise in [`Self::advertise_hosts`].
+    pub listen: Option<String>,
+    /// Hosts advertised for the listener (at most 8, first preferred); empty: its bound address.
+    pub advertise_hosts: Vec<String>,
+    /// The port advertised instead of the bound one (a port forwarded to it).
+    pub advertise_port: Option<u16>,
+    /// Whether to offer the server's SOCKS5 proxies (discovered once per client).
+    pub use_proxy: bool,
+    /// How long one connection to a candidate (TCP + SOCKS5 handshake) may take.
+    pub connect_timeout: Duration,
+    /// How long the whole candidate negotiation may take before falling back.
+    pub negotiation_timeout: Duration,
+}
+
+impl Default for Socks5Config {
+    fn default() -> Self {
+        Socks5Config {
+            listen: Some("127.0.0.1:0".into()),
+            advertise_hosts: Vec::new(),
+            advertise_port: None,
+            use_proxy: true,
+            connect_timeout: Duration::from_secs(5),
+            negotiation_timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// Settings of a [`JingleClient`].
 #[derive(Debug, Clone)]
@@ -56,8 +143,13 @@ pub struct DriverConfig {
     pub idle_timeout: Duration,
     /// How long the receiver waits for a `<checksum/>` after the data, when none came before.
     pub checksum_wait: Duration,
-    /// The block size proposed and the largest accepted (at most 65535).
+    /// The IBB block size proposed and the largest accepted (at most 65535; 4096 by default, the
+    /// largest Dino takes).
     pub block_size: u16,
+    /// Which transports to use.
+    pub transports: TransportPolicy,
+    /// SOCKS5 settings.
+    pub socks5: Socks5Config,
 }
 
 impl Default for DriverConfig {
@@ -68,6 +160,46 @@ impl Default for DriverConfig {
             idle_timeout: Duration::from_secs(60),
             checksum_wait: Duration::from_secs(5),
             block_size: DEFAULT_BLOCK_SIZE,
+            transports: TransportPolicy::default(),
+            socks5: Socks5Config::default(),
+        }
+    }
+}
+
+/// Options of one outgoing offer or request.
+#[derive(Clone, Default)]
+pub struct SendOptions {
+    /// Extra children of the `<content/>` (a `<security/>` element goes to its place, the others after
+    /// the transport), e.g. `<security xmlns='urn:xmpp:jingle:jet:0'/>` for XEP-0391.
+    pub extra: Vec<Element>,
+    /// The stage between plaintext and transport (crate-private seam, see the module docs).
+    pub(crate) stage: Option<Arc<dyn Stage>>,
+}
+
+impl std::fmt::Debug for SendOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendOptions")
+            .field("extra", &self.extra.len())
+            .field("stage", &self.stage.is_some())
+            .finish()
+    }
+}
+
+impl SendOptions {
+    /// Adds an extra `<content/>` child.
+    pub fn with_extra(mut self, el: Element) -> Self {
+        self.extra.push(el);
+        self
+    }
+
+    /// Puts the extra children into `content`.
+    fn apply(&self, content: &mut Content) {
+        for el in &self.extra {
+            if el.name() == "security" && content.security.is_none() {
+                content.security = Some(el.clone());
+            } else {
+                content.extra.push(el.clone());
+            }
         }
     }
 }
@@ -115,9 +247,12 @@ struct Shared<C> {
     cfg: DriverConfig,
     cmds: mpsc::Sender<Cmd>,
     ibb: Mutex<HashMap<String, IbbSink>>,
+    /// The server's SOCKS5 proxies, discovered on first use.
+    proxies: tokio::sync::OnceCell<Vec<StreamHost>>,
 }
 
-/// Jingle over a [`Connection`]: file transfer by in-band bytestreams. Clones share the same driver.
+/// Jingle over a [`Connection`]: file transfer over SOCKS5 or in-band bytestreams. Clones share the same
+/// driver.
 pub struct JingleClient<C> {
     shared: Arc<Shared<C>>,
     offers: Arc<tokio::sync::Mutex<mpsc::Receiver<IncomingOffer<C>>>>,
@@ -186,6 +321,7 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
             cfg,
             cmds: cmd_tx,
             ibb: Mutex::new(HashMap::new()),
+            proxies: tokio::sync::OnceCell::new(),
         });
         let mut session_cfg = SessionConfig::new(conn.jid());
         session_cfg.accept_timeout = Some(shared.cfg.accept_timeout);
@@ -343,10 +479,25 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
         Ok(sent)
     }
 
-    /// Offers a file to `peer` (XEP-0234 over XEP-0261) and sends it once accepted, from the offset the
-    /// receiver asks for (to resume). sha-256 and sha-1 of the whole file are computed while it is read
-    /// and sent in a `<checksum/>` after the data.
+    /// Offers a file to `peer` (XEP-0234) and sends it once accepted, from the offset the receiver asks
+    /// for (to resume). The transport follows [`DriverConfig::transports`]. sha-256 and sha-1 of the
+    /// whole file are computed while it is read and sent in a `<checksum/>` after the data.
     pub async fn send_file<R>(&self, peer: Jid, file: File, reader: &mut R) -> Result<SendOutcome>
+    where
+        R: AsyncRead + AsyncSeek + Unpin + Send,
+    {
+        self.send_file_with(peer, file, reader, SendOptions::default())
+            .await
+    }
+
+    /// [`Self::send_file`] with options (extra `<content/>` children, the stage).
+    pub async fn send_file_with<R>(
+        &self,
+        peer: Jid,
+        file: File,
+        reader: &mut R,
+        opts: SendOptions,
+    ) -> Result<SendOutcome>
     where
         R: AsyncRead + AsyncSeek + Unpin + Send,
     {
@@ -361,62 +512,63 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
                 HashUsed { algo: SHA_1.into() },
             ];
         }
-        let offer_transport = IbbTransport {
-            block_size: self.shared.cfg.block_size,
-            ..IbbTransport::offer()
-        };
-        let content = Content::new(Creator::Initiator, "file")
+        let (transport, pending) = self.offer_transport(&peer, false).await?;
+        let mut content = Content::new(Creator::Initiator, "file")
             .with_senders(Senders::Initiator)
             .with_description(Description::File(FileDescription { file: file.clone() }))
-            .with_transport(Transport::Ibb(offer_transport.clone()));
+            .with_transport(transport);
+        opts.apply(&mut content);
+        let key = content.key();
+        let (accepted, mut ev_rx) = self.start_session(&peer, &sid, content).await?;
+        let answer = accepted.into_iter().find(|c| c.key() == key);
+        let range = match answer.as_ref().map(|c| &c.description) {
+            Some(Some(Description::File(d))) => d.file.range.clone().unwrap_or_default(),
+            _ => Range::default(),
+        };
+        let link = self
+            .establish(
+                &peer,
+                &sid,
+                &key,
+                pending,
+                true,
+                false,
+                answer.as_ref(),
+                &mut ev_rx,
+            )
+            .await?;
+        let stage = stage::or_identity(&opts.stage);
+        self.send_data(
+            &peer, &sid, link, stage, range, file.size, key, reader, &mut ev_rx,
+        )
+        .await
+    }
+
+    /// Sends session-initiate with `content` and waits for session-accept; returns the accepted
+    /// contents and the session's event queue.
+    async fn start_session(
+        &self,
+        peer: &Jid,
+        sid: &str,
+        content: Content,
+    ) -> Result<(Vec<Content>, mpsc::Receiver<Event>)> {
         let (ev_tx, mut ev_rx) = mpsc::channel(QUEUE);
-        let (p, s) = (peer.clone(), sid.clone());
-        self.run(&sid, Some(ev_tx), true, move |m, now| {
+        let (p, s) = (peer.clone(), sid.to_owned());
+        self.run(sid, Some(ev_tx), true, move |m, now| {
             m.initiate_with_sid(p, s, vec![content], now).map(|_| ())
         })
         .await?;
-        // Wait for session-accept.
-        let accepted = loop {
+        loop {
             let ev = tokio::time::timeout(self.shared.cfg.accept_timeout, ev_rx.recv())
                 .await
                 .map_err(|_| Error::Timeout("session-accept"))?
                 .ok_or_else(|| Error::InvalidState("driver stopped".into()))?;
             match ev.kind {
-                EventKind::Accepted { contents } => break contents,
+                EventKind::Accepted { contents } => return Ok((contents, ev_rx)),
                 EventKind::Terminated { reason, .. } => return Err(Error::Terminated(reason)),
                 _ => {}
             }
-        };
-        let answer = accepted.into_iter().find(|c| c.name == "file");
-        let (block_size, range) = match &answer {
-            Some(c) => {
-                let bs = match &c.transport {
-                    Some(Transport::Ibb(t)) => {
-                        IbbTransport::negotiate(offer_transport.block_size, t.block_size)
-                    }
-                    _ => offer_transport.block_size,
-                };
-                let range = match &c.description {
-                    Some(Description::File(d)) => d.file.range.clone().unwrap_or_default(),
-                    _ => Range::default(),
-                };
-                (bs, range)
-            }
-            None => (offer_transport.block_size, Range::default()),
-        };
-        let ibb_sid = offer_transport.sid.clone().unwrap_or_else(|| sid.clone());
-        self.send_data(
-            &peer,
-            &sid,
-            &ibb_sid,
-            block_size,
-            range,
-            file.size,
-            (Creator::Initiator, "file".into()),
-            reader,
-            &mut ev_rx,
-        )
-        .await
+        }
     }
 
     /// Requests a file `peer` holds (XEP-0234 §5, senders='responder'), described by `file` (usually a
@@ -427,49 +579,54 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
         file: File,
         writer: &mut W,
     ) -> Result<ReceiveOutcome> {
+        self.request_file_with(peer, file, writer, SendOptions::default())
+            .await
+    }
+
+    /// [`Self::request_file`] with options (extra `<content/>` children, the stage).
+    pub async fn request_file_with<W: AsyncWrite + Unpin + Send>(
+        &self,
+        peer: Jid,
+        file: File,
+        writer: &mut W,
+        opts: SendOptions,
+    ) -> Result<ReceiveOutcome> {
         let sid = crate::random_id();
-        let transport = IbbTransport {
-            block_size: self.shared.cfg.block_size,
-            ..IbbTransport::offer()
-        };
-        let ibb_sid = transport.sid.clone().unwrap_or_else(|| sid.clone());
-        let incoming = self.expect_ibb(peer.clone(), &ibb_sid, transport.block_size);
-        let content = Content::new(Creator::Initiator, "file-request")
+        let (transport, pending) = self.offer_transport(&peer, true).await?;
+        let mut content = Content::new(Creator::Initiator, "file-request")
             .with_senders(Senders::Responder)
             .with_description(Description::File(FileDescription { file: file.clone() }))
-            .with_transport(Transport::Ibb(transport));
-        let (ev_tx, mut ev_rx) = mpsc::channel(QUEUE);
-        let (p, s) = (peer.clone(), sid.clone());
-        self.run(&sid, Some(ev_tx), true, move |m, now| {
-            m.initiate_with_sid(p, s, vec![content], now).map(|_| ())
-        })
-        .await?;
-        let accepted = loop {
-            let ev = tokio::time::timeout(self.shared.cfg.accept_timeout, ev_rx.recv())
-                .await
-                .map_err(|_| Error::Timeout("session-accept"))?
-                .ok_or_else(|| Error::InvalidState("driver stopped".into()))?;
-            match ev.kind {
-                EventKind::Accepted { contents } => break contents,
-                EventKind::Terminated { reason, .. } => return Err(Error::Terminated(reason)),
-                _ => {}
-            }
-        };
+            .with_transport(transport);
+        opts.apply(&mut content);
+        let key = content.key();
+        let (accepted, mut ev_rx) = self.start_session(&peer, &sid, content).await?;
+        let answer = accepted.into_iter().find(|c| c.key() == key);
         // The holder's answer describes the file it sends (size, hashes).
-        let described = accepted
-            .iter()
-            .find_map(|c| match &c.description {
-                Some(Description::File(d)) => Some(d.file.clone()),
-                _ => None,
-            })
-            .unwrap_or(file);
+        let described = match answer.as_ref().map(|c| &c.description) {
+            Some(Some(Description::File(d))) => d.file.clone(),
+            _ => file,
+        };
+        let link = self
+            .establish(
+                &peer,
+                &sid,
+                &key,
+                pending,
+                true,
+                true,
+                answer.as_ref(),
+                &mut ev_rx,
+            )
+            .await?;
+        let stage = stage::or_identity(&opts.stage);
         receive_data(
             self,
             &peer,
             &sid,
-            (Creator::Initiator, "file-request".into()),
+            key,
             &described,
-            incoming,
+            link,
+            stage,
             &mut ev_rx,
             writer,
             0,
@@ -478,15 +635,15 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
         .await
     }
 
-    /// Sends the data of an accepted content over IBB, then its `<checksum/>`, then waits for the receiver
-    /// to end the session (ends it itself when the receiver does not).
+    /// Sends the data of an accepted content over `link` (through `stage`), then its `<checksum/>`, then
+    /// waits for the receiver to end the session (ends it itself when the receiver does not).
     #[allow(clippy::too_many_arguments)]
     async fn send_data<R>(
         &self,
         peer: &Jid,
         sid: &str,
-        ibb_sid: &str,
-        block_size: u16,
+        link: Link<C>,
+        stage: Arc<dyn Stage>,
         range: Range,
         size: Option<u64>,
         content: (Creator, String),
@@ -496,10 +653,11 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
     where
         R: AsyncRead + AsyncSeek + Unpin + Send,
     {
+        let method = link.method();
         // Hash the part the receiver already has, then send the rest.
         let mut full = StreamHasher::new();
         let mut part = StreamHasher::new();
-        let result: Result<u64> = async {
+        let result: Result<(u64, u64)> = async {
             reader.seek(std::io::SeekFrom::Start(0)).await?;
             let mut prefix = (&mut *reader).take(range.offset);
             let mut buf = vec![0u8; 64 * 1024];
@@ -515,20 +673,21 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
                     "range offset beyond the end of the file".into(),
                 ));
             }
-            let sent = self
-                .send_ibb(
-                    peer,
-                    ibb_sid,
-                    block_size,
-                    reader,
-                    range.length,
-                    &mut [&mut full, &mut part],
-                )
+            let plain: BoxRead<'_> = match range.length {
+                Some(len) => Box::new((&mut *reader).take(len)),
+                None => Box::new(&mut *reader),
+            };
+            let hashing: BoxRead<'_> = Box::new(HashingReader {
+                inner: plain,
+                hashers: [&mut full, &mut part],
+            });
+            let wire = self
+                .send_over(peer, link, stage.wrap_reader(hashing), ev_rx)
                 .await?;
-            Ok(sent)
+            Ok((part.bytes(), wire))
         }
         .await;
-        let sent = match result {
+        let (sent, wire) = match result {
             Ok(n) => n,
             Err(e) => {
                 let cond = if matches!(e, Error::Io(_) | Error::InvalidState(_)) {
@@ -536,7 +695,9 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
                 } else {
                     ReasonCondition::FailedTransport
                 };
-                self.terminate(peer, sid, Reason::new(cond)).await;
+                if !matches!(e, Error::Terminated(_)) {
+                    self.terminate(peer, sid, Reason::new(cond)).await;
+                }
                 return Err(e);
             }
         };
@@ -598,9 +759,36 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
         Ok(SendOutcome {
             sid: sid.to_owned(),
             bytes_sent: sent,
+            wire_bytes: wire,
             offset: range.offset,
             hashes: whole_hashes,
+            transport: method,
         })
+    }
+}
+
+/// Reads the plaintext and hashes what is read.
+struct HashingReader<'a> {
+    inner: BoxRead<'a>,
+    hashers: [&'a mut StreamHasher; 2],
+}
+
+impl AsyncRead for HashingReader<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &r {
+            let new = buf.filled().get(before..).unwrap_or_default();
+            for h in this.hashers.iter_mut() {
+                h.update(new);
+            }
+        }
+        r
     }
 }
 
@@ -621,21 +809,29 @@ async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> std::io::
 pub struct SendOutcome {
     /// The session id.
     pub sid: String,
-    /// Bytes sent (from `offset`).
+    /// File bytes sent (from `offset`).
     pub bytes_sent: u64,
+    /// Bytes the transport carried (equal to `bytes_sent` unless a stage such as JET adds some).
+    pub wire_bytes: u64,
     /// Where the receiver asked to start.
     pub offset: u64,
     /// sha-256 and sha-1 of the whole file.
     pub hashes: Vec<crate::hashes::Hash>,
+    /// The transport that carried the bytes.
+    pub transport: TransportMethod,
 }
 
 /// What [`IncomingOffer::accept`] received.
 #[derive(Debug, Clone)]
 pub struct ReceiveOutcome {
-    /// Bytes received and written.
+    /// File bytes received and written.
     pub bytes_received: u64,
+    /// Bytes the transport carried (equal to `bytes_received` unless a stage such as JET adds some).
+    pub wire_bytes: u64,
     /// The result of comparing the sender's hashes with ours.
     pub check: HashCheck,
+    /// The transport that carried the bytes.
+    pub transport: TransportMethod,
 }
 
 /// A bytestream we expect, registered with [`JingleClient::expect_ibb`].
@@ -720,12 +916,14 @@ impl<C: Connection + Clone + 'static> IbbIncoming<C> {
     }
 }
 
-/// A file a peer offered: accept it into a writer or reject it.
+/// A file a peer offered (or asks for): accept it into a writer, serve it, or reject it.
 pub struct IncomingOffer<C> {
     client: JingleClient<C>,
     peer: Jid,
     sid: String,
     content: Content,
+    extra: Vec<Element>,
+    stage: Option<Arc<dyn Stage>>,
     events: mpsc::Receiver<Event>,
 }
 
@@ -758,51 +956,84 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
         }
     }
 
+    /// The `<content/>` children besides description and transport: its `<security/>` first (e.g.
+    /// XEP-0391's `<security xmlns='urn:xmpp:jingle:jet:0'/>`), then unknown ones, as received.
+    pub fn content_extra(&self) -> &[Element] {
+        &self.extra
+    }
+
+    /// Sets the stage of this transfer (crate-private seam, see the module docs).
+    #[allow(dead_code)] // used by stages such as JET
+    pub(crate) fn set_stage(&mut self, stage: Arc<dyn Stage>) {
+        self.stage = Some(stage);
+    }
+
     /// Whether the peer asks us for a file (senders='responder': answer with [`Self::serve`]) rather
     /// than offering one.
     pub fn is_request(&self) -> bool {
         self.content.senders == Some(Senders::Responder)
     }
 
+    /// Sends session-accept with `content`, our transport answer in it.
+    async fn send_accept(&self, content: Content) -> Result<()> {
+        let (p, s) = (self.peer.clone(), self.sid.clone());
+        self.client
+            .run(&self.sid, None, true, move |m, now| {
+                m.accept(&p, &s, vec![content], now)
+            })
+            .await
+    }
+
     /// Answers a file request: accepts it, describing the file we send as `file` (size, name...), and
-    /// sends `reader` over the bytestream the requester offered.
+    /// sends `reader` over the bytestream negotiated with the requester.
     pub async fn serve<R>(mut self, file: File, reader: &mut R) -> Result<SendOutcome>
     where
         R: AsyncRead + AsyncSeek + Unpin + Send,
     {
-        let Some(Transport::Ibb(offered)) = self.content.transport.clone() else {
-            self.reject(Reason::new(ReasonCondition::UnsupportedTransports))
-                .await;
-            return Err(Error::InvalidState(
-                "no usable in-band transport offered".into(),
-            ));
+        let answered = self
+            .client
+            .answer_transport(&self.peer, &self.sid, Some(&self.content), false)
+            .await;
+        let (transport, pending) = match answered {
+            Ok(a) => a,
+            Err(e) => {
+                self.reject(Reason::new(ReasonCondition::UnsupportedTransports))
+                    .await;
+                return Err(e);
+            }
         };
-        let answer = offered.answer(self.client.shared.cfg.block_size);
-        let ibb_sid = offered.sid.clone().unwrap_or_else(|| self.sid.clone());
         let range = self
             .file()
             .and_then(|f| f.range.clone())
             .unwrap_or_default();
         let mut content = self.content.clone();
         content.description = Some(Description::File(FileDescription { file: file.clone() }));
-        content.transport = Some(Transport::Ibb(answer.clone()));
-        let (p, s) = (self.peer.clone(), self.sid.clone());
-        self.client
-            .run(&self.sid, None, true, move |m, now| {
-                m.accept(&p, &s, vec![content], now)
-            })
-            .await?;
-        let name = (self.content.creator, self.content.name.clone());
+        content.transport = Some(transport);
+        self.send_accept(content).await?;
+        let key = self.content.key();
         let client = self.client.clone();
+        let link = client
+            .establish(
+                &self.peer,
+                &self.sid,
+                &key,
+                pending,
+                false,
+                false,
+                None,
+                &mut self.events,
+            )
+            .await?;
+        let stage = stage::or_identity(&self.stage);
         client
             .send_data(
                 &self.peer,
                 &self.sid,
-                &ibb_sid,
-                answer.block_size,
+                link,
+                stage,
                 range,
                 file.size,
-                name,
+                key,
                 reader,
                 &mut self.events,
             )
@@ -830,28 +1061,23 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
         offset: u64,
         prefix: StreamHasher,
     ) -> Result<ReceiveOutcome> {
-        let cfg = self.client.shared.cfg.clone();
         let Some(file) = self.file().cloned() else {
             self.reject(Reason::new(ReasonCondition::UnsupportedApplications))
                 .await;
             return Err(Error::InvalidState("not a file offer".into()));
         };
-        let ibb = match &self.content.transport {
-            Some(Transport::Ibb(t)) if t.sid.is_some() => t.clone(),
-            _ => {
+        let answered = self
+            .client
+            .answer_transport(&self.peer, &self.sid, Some(&self.content), true)
+            .await;
+        let (transport, pending) = match answered {
+            Ok(a) => a,
+            Err(e) => {
                 self.reject(Reason::new(ReasonCondition::UnsupportedTransports))
                     .await;
-                return Err(Error::InvalidState(
-                    "no usable in-band transport offered".into(),
-                ));
+                return Err(e);
             }
         };
-        let answer = ibb.answer(cfg.block_size);
-        let incoming = self.client.expect_ibb(
-            self.peer.clone(),
-            ibb.sid.as_deref().unwrap_or_default(),
-            answer.block_size,
-        );
         let mut accepted_file = file.clone();
         accepted_file.range = Some(Range {
             offset,
@@ -862,21 +1088,31 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
         content.description = Some(Description::File(FileDescription {
             file: accepted_file,
         }));
-        content.transport = Some(Transport::Ibb(answer));
-        let (p, s) = (self.peer.clone(), self.sid.clone());
-        self.client
-            .run(&self.sid, None, true, move |m, now| {
-                m.accept(&p, &s, vec![content], now)
-            })
+        content.transport = Some(transport);
+        self.send_accept(content).await?;
+        let key = self.content.key();
+        let client = self.client.clone();
+        let link = client
+            .establish(
+                &self.peer,
+                &self.sid,
+                &key,
+                pending,
+                false,
+                true,
+                None,
+                &mut self.events,
+            )
             .await?;
-        let content = (self.content.creator, self.content.name.clone());
+        let stage = stage::or_identity(&self.stage);
         receive_data(
-            &self.client,
+            &client,
             &self.peer,
             &self.sid,
-            content,
+            key,
             &file,
-            incoming,
+            link,
+            stage,
             &mut self.events,
             writer,
             offset,
@@ -886,8 +1122,8 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
     }
 }
 
-/// Receives the data of an accepted content from `incoming` while watching the session's events, checks
-/// size and hashes, then says `<received/>` and ends the session.
+/// Receives the data of an accepted content over `link` (through `stage`) while watching the session's
+/// events, checks size and hashes, then says `<received/>` and ends the session.
 #[allow(clippy::too_many_arguments)]
 async fn receive_data<C: Connection + Clone + 'static, W: AsyncWrite + Unpin + Send>(
     client: &JingleClient<C>,
@@ -895,23 +1131,30 @@ async fn receive_data<C: Connection + Clone + 'static, W: AsyncWrite + Unpin + S
     sid: &str,
     content: (Creator, String),
     file: &File,
-    mut incoming: IbbIncoming<C>,
+    link: Link<C>,
+    stage: Arc<dyn Stage>,
     events: &mut mpsc::Receiver<Event>,
     writer: &mut W,
     offset: u64,
     prefix: StreamHasher,
 ) -> Result<ReceiveOutcome> {
+    let method = link.method();
     // Data, while watching the session.
     let mut whole = prefix;
     let mut part = StreamHasher::new();
     let mut checksums: Vec<Checksum> = Vec::new();
+    let expected = file
+        .size
+        .map(|size| stage.wire_len(size.saturating_sub(offset)));
+    let idle = client.shared.cfg.idle_timeout;
     let received = {
         let read = async {
-            let mut tee = TeeHasher {
+            let tee: BoxWrite<'_> = Box::new(TeeHasher {
                 whole: &mut whole,
+                part: &mut part,
                 writer,
-            };
-            incoming.read_into(&mut tee, &mut part).await
+            });
+            link::receive_over(link, stage.wrap_writer(tee), expected, idle).await
         };
         tokio::pin!(read);
         loop {
@@ -926,7 +1169,7 @@ async fn receive_data<C: Connection + Clone + 'static, W: AsyncWrite + Unpin + S
             }
         }
     };
-    let received = match received {
+    let wire = match received {
         Ok(n) => n,
         Err(e) => {
             if !matches!(e, Error::Terminated(_)) {
@@ -937,6 +1180,7 @@ async fn receive_data<C: Connection + Clone + 'static, W: AsyncWrite + Unpin + S
             return Err(e);
         }
     };
+    let received = part.bytes();
     if let Some(size) = file.size {
         if offset + received != size {
             client
@@ -1007,7 +1251,9 @@ async fn receive_data<C: Connection + Clone + 'static, W: AsyncWrite + Unpin + S
         .await;
     Ok(ReceiveOutcome {
         bytes_received: received,
+        wire_bytes: wire,
         check,
+        transport: method,
     })
 }
 
@@ -1021,9 +1267,11 @@ fn collect_checksums(payloads: &[Element], out: &mut Vec<Checksum>) {
     }
 }
 
-/// Writes to the inner writer and hashes what is written.
+/// Writes to the application's writer and hashes what is written (whole file and this part). Its
+/// `shutdown` only flushes the application's writer, which stays usable.
 struct TeeHasher<'a, W> {
     whole: &'a mut StreamHasher,
+    part: &'a mut StreamHasher,
     writer: &'a mut W,
 }
 
@@ -1036,7 +1284,9 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for TeeHasher<'_, W> {
         let this = &mut *self;
         let r = std::pin::Pin::new(&mut *this.writer).poll_write(cx, buf);
         if let std::task::Poll::Ready(Ok(n)) = &r {
-            this.whole.update(buf.get(..*n).unwrap_or_default());
+            let written = buf.get(..*n).unwrap_or_default();
+            this.whole.update(written);
+            this.part.update(written);
         }
         r
     }
@@ -1052,7 +1302,7 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for TeeHasher<'_, W> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut *self.writer).poll_shutdown(cx)
+        std::pin::Pin::new(&mut *self.writer).poll_flush(cx)
     }
 }
 
@@ -1246,6 +1496,12 @@ async fn actor<C: Connection + Clone + 'static>(
                             .or(contents.first())
                             .cloned();
                         if let Some(content) = content {
+                            let extra = content
+                                .security
+                                .iter()
+                                .chain(content.extra.iter())
+                                .cloned()
+                                .collect();
                             let offer = IncomingOffer {
                                 client: JingleClient {
                                     shared: shared.clone(),
@@ -1254,6 +1510,8 @@ async fn actor<C: Connection + Clone + 'static>(
                                 peer: ev.peer.clone(),
                                 sid: sid.clone(),
                                 content,
+                                extra,
+                                stage: None,
                                 events: rx,
                             };
                             if offers.try_send(offer).is_err() {

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::io::AsyncWrite;
-use xmpp_jingle::driver::{DriverConfig, JingleClient, IQ_NAMESPACES};
+use xmpp_jingle::driver::{DriverConfig, JingleClient, TransportPolicy, IQ_NAMESPACES};
 use xmpp_jingle::ft::File;
 use xmpp_jingle::hashes::{HashCheck, StreamHasher};
 use xmpp_jingle::Error;
@@ -40,7 +40,11 @@ async fn client(server: &Server, user: &str) -> JingleClient<XmppClient> {
     for ns in IQ_NAMESPACES {
         conn.handle_iq_namespace(ns);
     }
-    JingleClient::new(conn, DriverConfig::default())
+    let cfg = DriverConfig {
+        transports: TransportPolicy::IbbOnly,
+        ..DriverConfig::default()
+    };
+    JingleClient::new(conn, cfg)
 }
 
 fn data(len: usize) -> Vec<u8> {

@@ -21,7 +21,7 @@ use xmpp_social::xml::BuilderExt;
 use xmpp_social::Connection;
 
 use super::error::OmemoError;
-use super::manager::{Action, Encryption, ManagerError, OmemoConfig, OmemoManager};
+use super::manager::{Action, Encryption, KeyTransport, ManagerError, OmemoConfig, OmemoManager};
 use super::pep::{device_list_in_event, devices_node, OmemoPepExt};
 use super::profile::Profile;
 use super::store::{DeviceAddress, OmemoStore};
@@ -330,6 +330,41 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
         let jids = self.prepare(profile, std::slice::from_ref(to)).await?;
         let targets: Vec<&str> = jids.iter().map(String::as_str).collect();
         Ok(self.manager()?.encrypt(profile, &plaintext, &targets)?)
+    }
+
+    /// Key transport (XEP-0384 KeyTransportElement) for `to`'s devices and the own other devices:
+    /// refreshes device lists and builds missing sessions like [`encrypt`](Self::encrypt), then
+    /// encrypts the caller's key `material` without a payload (see
+    /// [`OmemoManager::encrypt_key_transport`] for what each profile carries). Nothing is sent: the
+    /// returned `<encrypted>` goes where the caller needs it (e.g. a JET `<security/>`, XEP-0396).
+    pub async fn encrypt_key_transport(
+        &self,
+        profile: Profile,
+        to: &BareJid,
+        material: &[u8],
+        iv: Option<&[u8]>,
+    ) -> ClientResult<Encryption> {
+        let jids = self.prepare(profile, std::slice::from_ref(to)).await?;
+        let targets: Vec<&str> = jids.iter().map(String::as_str).collect();
+        Ok(self
+            .manager()?
+            .encrypt_key_transport(profile, material, iv, &targets)?)
+    }
+
+    /// Decrypts a key-transport `<encrypted>` element sent by `from` (found outside a message, e.g.
+    /// in a JET `<security/>`) and returns the key material. The manager's follow-up actions
+    /// (session completion, bundle republication) are performed before returning; their failures are
+    /// logged. A replayed element is an error here ([`OmemoError::Replay`]).
+    pub async fn decrypt_key_transport(
+        &self,
+        from: &BareJid,
+        encrypted: &Encrypted,
+    ) -> ClientResult<KeyTransport> {
+        let result = self
+            .manager()?
+            .decrypt_key_transport(&bare(from), encrypted);
+        self.run_actions().await;
+        Ok(result?)
     }
 
     /// Sends an encrypted chat message with `text` to `to`. Returns who got a key and who did not.

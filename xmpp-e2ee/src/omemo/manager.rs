@@ -116,6 +116,40 @@ pub struct Decrypted {
     pub new_session: bool,
 }
 
+/// Longest key material [`OmemoManager::encrypt_key_transport`] sends.
+pub const MAX_KEY_TRANSPORT_MATERIAL: usize = 64;
+
+/// A decrypted key-transport message (see [`OmemoManager::decrypt_key_transport`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyTransport {
+    /// The sending device.
+    pub sender: DeviceAddress,
+    /// The key material the ratchet delivered (secret).
+    pub material: Vec<u8>,
+    /// The message's `<iv>` (legacy only).
+    pub iv: Option<Vec<u8>>,
+    /// Trust in the sender's identity key.
+    pub trust: TrustLevel,
+    /// Whether the message started a new session (a key exchange).
+    pub new_session: bool,
+}
+
+impl std::fmt::Debug for KeyTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key material.
+        f.debug_struct("KeyTransport")
+            .field("sender", &self.sender)
+            .field(
+                "material",
+                &format_args!("<{} bytes redacted>", self.material.len()),
+            )
+            .field("iv_len", &self.iv.as_ref().map(Vec::len))
+            .field("trust", &self.trust)
+            .field("new_session", &self.new_session)
+            .finish()
+    }
+}
+
 /// Errors of the manager.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -550,9 +584,76 @@ impl<S: OmemoStore> OmemoManager<S> {
         })
     }
 
+    /// Key transport (XEP-0384 KeyTransportElement): encrypts caller-provided key `material` for every
+    /// active, trusted, non-stale device of `jids` and of the own account, in a message without
+    /// `<payload>`. What the material is belongs to the caller (e.g. a JET transport secret, XEP-0396).
+    ///
+    /// * Legacy: the `<key>` elements carry `material` as it is (Conversations and Dino put the bare
+    ///   16-byte AES key there, with no tag) and `<iv>` carries `iv` (12 random bytes when `None`).
+    /// * OMEMO:2: the `<key>` elements carry `material` (XEP-0384 makes it 32 bytes: other
+    ///   implementations read the first 32 bytes as the key); OMEMO:2 has no `<iv>`, so `iv` must be
+    ///   `None`.
+    ///
+    /// `material` must be 1 to [`MAX_KEY_TRANSPORT_MATERIAL`] bytes and an `iv` 1 to 64 bytes, or
+    /// [`ManagerError::Malformed`] is returned. Fails with [`ManagerError::NoTrustedDevice`] when one
+    /// of `jids` would get no key at all; nothing is changed then.
+    pub fn encrypt_key_transport(
+        &mut self,
+        profile: Profile,
+        material: &[u8],
+        iv: Option<&[u8]>,
+        jids: &[&str],
+    ) -> ManagerResult<Encryption> {
+        self.check_profile(profile)?;
+        if material.is_empty() || material.len() > MAX_KEY_TRANSPORT_MATERIAL {
+            return Err(ManagerError::Malformed("key transport material length"));
+        }
+        let iv = match (profile, iv) {
+            (Profile::Omemo2, Some(_)) => {
+                return Err(ManagerError::Malformed("OMEMO:2 messages carry no <iv>"))
+            }
+            (Profile::Omemo2, None) => None,
+            (Profile::Legacy, Some(iv)) if iv.is_empty() || iv.len() > 64 => {
+                return Err(ManagerError::Malformed("key transport IV length"))
+            }
+            (Profile::Legacy, Some(iv)) => Some(iv.to_vec()),
+            (Profile::Legacy, None) => Some(super::crypto::random::<12>().to_vec()),
+        };
+        let mut out = self.encrypt_material(profile, material, jids, true)?;
+        out.encrypted.iv = iv;
+        Ok(out)
+    }
+
+    /// Decrypts a key-transport message from the bare JID `sender` and returns the transported key
+    /// material (see [`OmemoManager::encrypt_key_transport`]). A message that has a payload too (some
+    /// implementations send a dummy one) is decrypted and checked as usual; its key material (the
+    /// payload key and tag) is returned. State handling is that of [`OmemoManager::decrypt`].
+    pub fn decrypt_key_transport(
+        &mut self,
+        sender: &str,
+        message: &Encrypted,
+    ) -> ManagerResult<KeyTransport> {
+        let (decrypted, material) = self.decrypt_full(sender, message)?;
+        Ok(KeyTransport {
+            sender: decrypted.sender,
+            material,
+            iv: message.iv.clone(),
+            trust: decrypted.trust,
+            new_session: decrypted.new_session,
+        })
+    }
+
     /// Decrypts a message from the bare JID `sender`. On success the session and records are saved;
     /// on any error nothing changed (apart from queued actions, see [`OmemoManager::take_actions`]).
     pub fn decrypt(&mut self, sender: &str, message: &Encrypted) -> ManagerResult<Decrypted> {
+        self.decrypt_full(sender, message).map(|(d, _)| d)
+    }
+
+    fn decrypt_full(
+        &mut self,
+        sender: &str,
+        message: &Encrypted,
+    ) -> ManagerResult<(Decrypted, Vec<u8>)> {
         let profile = message.profile;
         self.check_profile(profile)?;
         let address = DeviceAddress::new(profile, sender, message.sid);
@@ -646,12 +747,15 @@ impl<S: OmemoStore> OmemoManager<S> {
             .map_err(store_err)?;
         let trust = record.trust;
         self.save_record(&address, &record)?;
-        Ok(Decrypted {
-            sender: address,
-            plaintext,
-            trust,
-            new_session,
-        })
+        Ok((
+            Decrypted {
+                sender: address,
+                plaintext,
+                trust,
+                new_session,
+            },
+            material,
+        ))
     }
 
     /// Sets the trust in a device's identity key (manual verification or refusal).

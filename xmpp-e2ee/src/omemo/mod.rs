@@ -41,7 +41,8 @@ pub use client::{ClientError, DecryptedMessage, OmemoClient};
 pub use error::OmemoError;
 pub use keys::{Bundle, DeviceKeys, IdentityKeyPair, PreKeyPublic, SignedPreKey};
 pub use manager::{
-    Action, Decrypted, Encryption, ManagerError, OmemoConfig, OmemoManager, SkipReason,
+    Action, Decrypted, Encryption, KeyTransport, ManagerError, OmemoConfig, OmemoManager,
+    SkipReason, MAX_KEY_TRANSPORT_MATERIAL,
 };
 pub use payload::{EncryptedPayload, KeyMaterial};
 pub use pep::OmemoPepExt;

@@ -5,6 +5,8 @@ pub mod error;
 pub mod ft;
 pub mod hashes;
 pub mod ibb;
+#[cfg(feature = "jet")]
+pub mod jet;
 pub mod jingle;
 pub mod jingle_ibb;
 pub mod jmi;

@@ -3,6 +3,8 @@
 //! once; a new device of the contact, announced by a PEP notification, gets keys without a fetch.
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use jid::{BareJid, Jid};
 use minidom::Element;
 use xmpp_e2ee::omemo::pep::devices_node;
-use xmpp_e2ee::omemo::{DecryptedMessage, MemoryStore, OmemoClient, OmemoConfig, Profile};
+use xmpp_e2ee::omemo::{MemoryStore, OmemoClient, OmemoConfig, Profile};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_social::client::XmppClient;
 use xmpp_social::connection::{Incoming, IqRequest};
@@ -19,7 +21,8 @@ use xmpp_social::pubsub::PubSubExt;
 use xmpp_social::Connection;
 use xmpp_testkit::{Server, ServerKind};
 
-const PW: &str = "secret-pw";
+use support::{connect, next_message, next_text, omemo_device, OmemoTestClient};
+
 const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
 
 /// A real connection that counts the device-list fetches going through it.
@@ -58,64 +61,19 @@ impl Connection for Counting {
     }
 }
 
-async fn start(kind: ServerKind) -> Server {
-    tokio::task::spawn_blocking(move || {
-        let server = Server::start(kind, &[("alice", PW)])
-            .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"));
-        server.register("bob", PW).unwrap();
-        server
-    })
-    .await
-    .expect("join")
-}
-
-async fn login(server: &Server, jid: &str) -> XmppClient {
-    XmppClient::connect_plaintext_loopback(jid, PW, server.c2s_addr())
-        .await
-        .unwrap_or_else(|e| panic!("{jid} could not log in: {e}\n{}", server.log_tail(30)))
-}
-
-async fn bob_device(
-    server: &Server,
-    resource: &str,
-) -> (OmemoClient<XmppClient, MemoryStore>, Incoming) {
-    let conn = login(server, &format!("bob@localhost/{resource}")).await;
-    let incoming = conn.incoming();
-    let client = OmemoClient::new(conn, MemoryStore::new(), OmemoConfig::default()).unwrap();
-    client.publish().await.unwrap();
-    (client, incoming)
-}
-
-/// The next message with a body, handling the rest on the way.
-async fn next_text<C: Connection>(
-    client: &OmemoClient<C, MemoryStore>,
-    incoming: &mut Incoming,
-) -> DecryptedMessage {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let stanza = incoming.recv().await.expect("incoming");
-            let Stanza::Message(m) = &*stanza else {
-                continue;
-            };
-            match client.handle_message(m).await {
-                Ok(Some(d)) if d.body.is_some() => return d,
-                Ok(_) => {}
-                Err(e) => panic!("decryption failed: {e}"),
-            }
-        }
-    })
-    .await
-    .expect("no encrypted message arrived in time")
+/// One more device of Bob, published.
+async fn bob_device(server: &Server, resource: &str) -> (OmemoTestClient, Incoming) {
+    omemo_device(server, &format!("bob@localhost/{resource}"), false).await
 }
 
 async fn reuse_and_push(kind: ServerKind, profile: Profile) {
-    let server = start(kind).await;
+    let server = support::start(kind, &["bob"]).await;
     let (bob1, mut bob1_in) = bob_device(&server, "one").await;
     let bob = BareJid::new("bob@localhost").unwrap();
 
     let fetches = Arc::new(AtomicUsize::new(0));
     let conn = Counting {
-        inner: login(&server, "alice@localhost/desk").await,
+        inner: connect(&server, "alice@localhost/desk", &[]).await,
         fetches: Arc::clone(&fetches),
     };
     let mut alice_in = conn.incoming();
@@ -154,28 +112,19 @@ async fn reuse_and_push(kind: ServerKind, profile: Profile) {
         .unwrap_or_else(|e| panic!("{kind}: subscribing to Bob's device list: {e}"));
     let (bob2, mut bob2_in) = bob_device(&server, "two").await;
     let bob2_id = bob2.device_id().unwrap();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let stanza = alice_in.recv().await.expect("incoming");
-            let Stanza::Message(m) = &*stanza else {
-                continue;
-            };
-            if alice.handle_device_list_push(m).unwrap() {
-                let known = alice
-                    .manager()
-                    .unwrap()
-                    .devices(profile, "bob@localhost")
-                    .unwrap();
-                if known.iter().any(|(id, _)| *id == bob2_id) {
-                    return;
-                }
-            }
+    let what = format!("device-list notification with Bob's new device ({kind} {profile:?})");
+    next_message(&mut alice_in, &what, async |m| {
+        if !alice.handle_device_list_push(m).unwrap() {
+            return None;
         }
+        let known = alice
+            .manager()
+            .unwrap()
+            .devices(profile, "bob@localhost")
+            .unwrap();
+        known.iter().any(|(id, _)| *id == bob2_id).then_some(())
     })
-    .await
-    .unwrap_or_else(|_| {
-        panic!("{kind} {profile:?}: no device-list notification with Bob's new device")
-    });
+    .await;
 
     let before = fetches.load(Ordering::SeqCst);
     let out = alice.send_chat(&bob, profile, "both").await.unwrap();

@@ -3,67 +3,25 @@
 //! republished; each device decrypts what it should and nothing else.
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
+mod support;
+
 use std::time::Duration;
 
 use jid::BareJid;
-use xmpp_e2ee::omemo::{
-    DecryptedMessage, MemoryStore, OmemoClient, OmemoConfig, OmemoPepExt, Profile, TrustLevel,
-};
+use xmpp_e2ee::omemo::{OmemoPepExt, Profile, TrustLevel};
 use xmpp_parsers::stanza::Stanza;
-use xmpp_social::client::XmppClient;
-use xmpp_social::Connection;
+use xmpp_social::connection::Incoming;
 use xmpp_testkit::{Server, ServerKind};
 
-const PW: &str = "secret-pw";
+use support::{next_text, omemo_device, OmemoTestClient as Client};
 
-type Client = OmemoClient<XmppClient, MemoryStore>;
-
-async fn start(kind: ServerKind) -> Server {
-    tokio::task::spawn_blocking(move || {
-        let server = Server::start(kind, &[("alice", PW)])
-            .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"));
-        server.register("bob", PW).unwrap();
-        server
-    })
-    .await
-    .expect("join")
-}
-
-async fn device(server: &Server, jid: &str) -> (Client, xmpp_social::connection::Incoming) {
-    let conn = XmppClient::connect_plaintext_loopback(jid, PW, server.c2s_addr())
-        .await
-        .unwrap_or_else(|e| panic!("{jid} could not log in: {e}\n{}", server.log_tail(30)));
-    let incoming = conn.incoming();
-    let client = OmemoClient::new(conn, MemoryStore::new(), OmemoConfig::default()).unwrap();
-    client.enable_carbons().await.unwrap();
-    client.publish().await.unwrap();
-    (client, incoming)
-}
-
-/// Waits for the next OMEMO message that carries content, handling the empty ones on the way.
-async fn next_text(
-    client: &Client,
-    incoming: &mut xmpp_social::connection::Incoming,
-) -> DecryptedMessage {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let stanza = incoming.recv().await.expect("incoming");
-            let Stanza::Message(m) = &*stanza else {
-                continue;
-            };
-            match client.handle_message(m).await {
-                Ok(Some(d)) if d.body.is_some() => return d,
-                Ok(_) => {}
-                Err(e) => panic!("decryption failed: {e}"),
-            }
-        }
-    })
-    .await
-    .expect("no encrypted message arrived in time")
+/// A device of `jid` (full JID) with XEP-0280 carbons enabled, published.
+async fn device(server: &Server, jid: &str) -> (Client, Incoming) {
+    omemo_device(server, jid, true).await
 }
 
 /// Lets the empty follow-up messages arrive and be handled.
-async fn drain(client: &Client, incoming: &mut xmpp_social::connection::Incoming) -> usize {
+async fn drain(client: &Client, incoming: &mut Incoming) -> usize {
     let mut n = 0;
     while let Ok(Ok(stanza)) =
         tokio::time::timeout(Duration::from_millis(400), incoming.recv()).await
@@ -79,7 +37,7 @@ async fn drain(client: &Client, incoming: &mut xmpp_social::connection::Incoming
 }
 
 async fn conversation(kind: ServerKind, profile: Profile) {
-    let server = start(kind).await;
+    let server = support::start(kind, &["bob"]).await;
     let (a1, mut a1_in) = device(&server, "alice@localhost/one").await;
     let (a2, mut a2_in) = device(&server, "alice@localhost/two").await;
     let (bob, mut bob_in) = device(&server, "bob@localhost/phone").await;

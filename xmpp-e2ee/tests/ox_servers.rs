@@ -7,7 +7,7 @@
 //! revoked reader leaves the whitelist.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use std::time::Duration;
+mod support;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
@@ -17,8 +17,7 @@ use xmpp_e2ee::ox::pubsub::SharedSecret;
 use xmpp_e2ee::ox::{
     MemoryOxStore, OxClient, OxError, OxPepExt, DISCO_FEATURES, NS_OX_IM, NS_OX_PUBSUB,
 };
-use xmpp_parsers::stanza::Stanza;
-use xmpp_social::client::{ClientConfig, Transport, XmppClient};
+use xmpp_social::client::XmppClient;
 use xmpp_social::connection::Incoming;
 use xmpp_social::pubsub::{
     AccessModel, ItemsQuery, MaxItems, NodeConfig, PreconditionPolicy, PubSubExt, PublishOptions,
@@ -26,68 +25,27 @@ use xmpp_social::pubsub::{
 use xmpp_social::Connection;
 use xmpp_testkit::{Server, ServerKind};
 
-const PW: &str = "secret-pw";
+use support::{connect, next_message, ox_login, OxTestClient as Client};
+
 const NODE: &str = "urn:xmpp:microblog:0:private";
 const ATOM: &str = "http://www.w3.org/2005/Atom";
 
-type Client = OxClient<XmppClient, MemoryOxStore>;
-
+/// The server, with Bob, Carol, Dave and Mallory registered next to Alice.
 async fn start(kind: ServerKind) -> Server {
-    tokio::task::spawn_blocking(move || {
-        let server = Server::start(kind, &[("alice", PW)])
-            .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"));
-        for user in ["bob", "carol", "dave", "mallory"] {
-            server
-                .register(user, PW)
-                .unwrap_or_else(|e| panic!("{kind:?}: could not register {user}: {e}"));
-        }
-        server
-    })
-    .await
-    .expect("join")
+    support::start(kind, &["bob", "carol", "dave", "mallory"]).await
 }
 
+/// `user` logged in, announcing the OX disco features, with its OX key published.
 async fn login(server: &Server, user: &str) -> (Client, Incoming) {
-    let jid = format!("{user}@{}", server.domain());
-    let mut config = ClientConfig::new(
-        jid.parse().unwrap(),
-        PW,
-        Transport::PlaintextLoopback {
-            addr: server.c2s_addr(),
-        },
-    );
-    config.features = DISCO_FEATURES.iter().map(|f| (*f).to_owned()).collect();
-    let conn = XmppClient::connect(config)
-        .await
-        .unwrap_or_else(|e| panic!("{user} could not log in: {e}\n{}", server.log_tail(30)));
-    let incoming = conn.incoming();
-    let client = OxClient::new(conn, MemoryOxStore::new()).unwrap();
-    client.publish_key().await.unwrap_or_else(|e| {
-        panic!(
-            "{user} could not publish its key: {e}\n{}",
-            server.log_tail(30)
-        )
-    });
-    (client, incoming)
+    ox_login(server, user, DISCO_FEATURES).await
 }
 
 /// The next message carrying `<openpgp/>`, handled by `client`.
 async fn next_ox(client: &Client, incoming: &mut Incoming) -> Result<OxMessage, OxError> {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let stanza = incoming.recv().await.expect("incoming");
-            let Stanza::Message(m) = &*stanza else {
-                continue;
-            };
-            match client.handle_message(m).await {
-                Ok(None) => continue,
-                Ok(Some(msg)) => return Ok(msg),
-                Err(e) => return Err(e),
-            }
-        }
+    next_message(incoming, "OX message", async |m| {
+        client.handle_message(m).await.transpose()
     })
     .await
-    .expect("no OX message arrived in time")
 }
 
 fn entry(n: usize) -> Element {
@@ -201,10 +159,7 @@ async fn ox_on(kind: ServerKind) {
             .is_err(),
         "{kind:?}: another account read the secret key node"
     );
-    let conn2 =
-        XmppClient::connect_plaintext_loopback(&alice_bare.to_string(), PW, server.c2s_addr())
-            .await
-            .unwrap();
+    let conn2 = connect(&server, &alice_bare.to_string(), &[]).await;
     let alice2 = OxClient::new(conn2, MemoryOxStore::new()).unwrap();
     assert_ne!(alice2.public_key().unwrap().fingerprint(), alice_fpr);
     let wrong = xmpp_e2ee::ox::BackupCode::generate();

@@ -7,18 +7,15 @@
 //! whose signer was changed. An event and a list entry round-trip encrypted and signed.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use std::time::Duration;
+mod support;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jid::{BareJid, Jid};
 use minidom::Element;
-use xmpp_e2ee::ox::{MemoryOxStore, OxClient};
 use xmpp_e2ee::secure::{Encryption, Protection, SecureSocialExt, SignatureStatus};
 use xmpp_e2ee::signing::openpgp::sign_item;
 use xmpp_e2ee::signing::{wrap_payload, Signature, NS_SIGNING};
-use xmpp_parsers::stanza::Stanza;
 use xmpp_social::attachments::AttachmentsExt;
-use xmpp_social::client::XmppClient;
 use xmpp_social::connection::Incoming;
 use xmpp_social::events::Event;
 use xmpp_social::lists::{ItemValues, ListOptions, ListTemplate, ListsExt};
@@ -27,58 +24,28 @@ use xmpp_social::pubsub::{AccessModel, PubSubExt};
 use xmpp_social::Connection;
 use xmpp_testkit::{Server, ServerKind};
 
-const PW: &str = "secret-pw";
+use support::{next_message, ox_login, OxTestClient as Client};
 
-type Client = OxClient<XmppClient, MemoryOxStore>;
-
+/// The server, with Bob, Carol and Mallory registered next to Alice.
 async fn start(kind: ServerKind) -> Server {
-    tokio::task::spawn_blocking(move || {
-        let server = Server::start(kind, &[("alice", PW)])
-            .unwrap_or_else(|e| panic!("{kind:?} did not start: {e}"));
-        for user in ["bob", "carol", "mallory"] {
-            server
-                .register(user, PW)
-                .unwrap_or_else(|e| panic!("{kind:?}: could not register {user}: {e}"));
-        }
-        server
-    })
-    .await
-    .expect("join")
+    support::start(kind, &["bob", "carol", "mallory"]).await
 }
 
+/// `user` logged in, with its OX key published.
 async fn login(server: &Server, user: &str) -> (Client, Incoming) {
-    let jid = format!("{user}@{}", server.domain());
-    let conn = XmppClient::connect_plaintext_loopback(&jid, PW, server.c2s_addr())
-        .await
-        .unwrap_or_else(|e| panic!("{user} could not log in: {e}\n{}", server.log_tail(30)));
-    let incoming = conn.incoming();
-    let client = OxClient::new(conn, MemoryOxStore::new()).unwrap();
-    client.publish_key().await.unwrap_or_else(|e| {
-        panic!(
-            "{user} could not publish its key: {e}\n{}",
-            server.log_tail(30)
-        )
-    });
-    (client, incoming)
+    ox_login(server, user, &[]).await
 }
 
 /// Handles incoming messages until one carries OX content (secrets are applied on the way).
 async fn next_ox(client: &Client, incoming: &mut Incoming) {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let stanza = incoming.recv().await.expect("incoming");
-            let Stanza::Message(m) = &*stanza else {
-                continue;
-            };
-            match client.handle_message(m).await {
-                Ok(None) => continue,
-                Ok(Some(_)) => return,
-                Err(e) => panic!("OX message refused: {e}"),
-            }
+    next_message(incoming, "OX message", async |m| {
+        match client.handle_message(m).await {
+            Ok(None) => None,
+            Ok(Some(_)) => Some(()),
+            Err(e) => panic!("OX message refused: {e}"),
         }
     })
     .await
-    .expect("no OX message arrived in time")
 }
 
 fn bare(c: &Client) -> BareJid {

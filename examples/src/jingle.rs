@@ -11,7 +11,9 @@ use std::task::{Context, Poll};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
-use xmpp_jingle::driver::{DriverConfig, JingleClient, FEATURES, IQ_NAMESPACES};
+use xmpp_jingle::driver::{
+    DriverConfig, JingleClient, TransportMethod, TransportPolicy, FEATURES, IQ_NAMESPACES,
+};
 use xmpp_jingle::hashes::{Hash, StreamHasher, SHA_256};
 use xmpp_social::client::XmppClient;
 
@@ -74,6 +76,69 @@ impl AccountArgs {
             password: pick(&self.password, ENV_PASSWORD, "password")?,
             starttls: self.starttls,
         })
+    }
+}
+
+/// Which transports to use, as the `--transport` flag names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportChoice {
+    /// SOCKS5 bytestreams (direct, or through the server's proxy), in-band bytestreams when they fail.
+    Auto,
+    /// SOCKS5 bytestreams only.
+    Socks5,
+    /// In-band bytestreams only (slow, but they go wherever XMPP goes).
+    Ibb,
+}
+
+/// The transfer flags both examples take.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TransferArgs {
+    /// Transports to use.
+    #[arg(long, value_enum, default_value_t = TransportChoice::Auto)]
+    pub transport: TransportChoice,
+    /// Address the direct SOCKS5 candidate listens on (`0.0.0.0:0` to be reachable from other
+    /// machines; then name the addresses with --advertise).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Host offered to the peer for the direct candidate (repeat for several; default: the bound address).
+    #[arg(long)]
+    pub advertise: Vec<String>,
+    /// Offer no direct SOCKS5 candidate (only the server's proxy).
+    #[arg(long)]
+    pub no_direct: bool,
+    /// Do not offer the server's SOCKS5 proxy.
+    #[arg(long)]
+    pub no_proxy: bool,
+    /// In-band bytestream block size, 256 to 65535 (proposed by the sender, largest accepted by the
+    /// receiver).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u16).range(256..))]
+    pub block_size: u16,
+}
+
+impl TransferArgs {
+    /// The driver configuration these flags describe.
+    pub fn driver_config(&self) -> DriverConfig {
+        let mut cfg = DriverConfig {
+            block_size: self.block_size,
+            transports: match self.transport {
+                TransportChoice::Auto => TransportPolicy::Socks5ThenIbb,
+                TransportChoice::Socks5 => TransportPolicy::Socks5Only,
+                TransportChoice::Ibb => TransportPolicy::IbbOnly,
+            },
+            ..DriverConfig::default()
+        };
+        cfg.socks5.listen = (!self.no_direct).then(|| self.listen.clone());
+        cfg.socks5.advertise_hosts = self.advertise.clone();
+        cfg.socks5.use_proxy = !self.no_proxy;
+        cfg
+    }
+}
+
+/// The name of a transport in the examples' output: `socks5` or `ibb`.
+pub fn transport_name(t: TransportMethod) -> &'static str {
+    match t {
+        TransportMethod::Socks5 => "socks5",
+        TransportMethod::Ibb => "ibb",
     }
 }
 

@@ -1,7 +1,8 @@
 //! `jingle-send` and `jingle-receive` as processes, between two accounts of a real Prosody: a file of a
-//! few MiB arrives with the sender's sha-256; a hostile offered name (`../../etc/x`) is stored inside
-//! the directory, without overwriting a file already there; an offer over `--max-size` is refused and
-//! the sender says so.
+//! few MiB arrives over SOCKS5 with the sender's sha-256; a receiver that takes only in-band
+//! bytestreams gets the next file over IBB after the sender's fallback, and the file's hostile offered
+//! name (`../../etc/x`) is stored inside the directory, without overwriting a file already there; an
+//! offer over `--max-size` is refused and the sender says so.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use std::io::{BufRead, BufReader, Write};
@@ -21,6 +22,8 @@ const PW: &str = "jingle-pw";
 const BOB: &str = "bob@localhost/files";
 /// Large blocks: in-band bytestreams move one block per round trip.
 const BLOCK: &str = "65535";
+/// Size of the first file.
+const SIZE: u64 = 4 << 20;
 
 /// A child process killed when dropped; its stdout JSON lines are collected.
 struct Proc {
@@ -196,9 +199,9 @@ fn jingle_send_and_receive_through_prosody() {
     let src = work.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
 
-    // 1. A 3 MiB file: the receiver stores it under its name, with the sender's sha-256.
+    // 1. A 4 MiB file over SOCKS5: the receiver stores it under its name, with the sender's sha-256.
     let file = src.join("photo album.bin");
-    let sha = write_random(&file, 3 << 20);
+    let sha = write_random(&file, SIZE as usize);
     let mut rx = receiver(&server, &inbox, &[]);
     let started = Instant::now();
     let out = send(&server, &file, &[]);
@@ -212,16 +215,17 @@ fn jingle_send_and_receive_through_prosody() {
     let secs = started.elapsed().as_secs_f64();
     let sent = sent_line(&out);
     assert_eq!(sent["sha256"], sha.as_str(), "{sent}");
-    assert_eq!(sent["size"], 3 << 20);
-    assert_eq!(sent["bytes_sent"], 3 << 20);
-    assert_eq!(sent["transport"], "ibb");
+    assert_eq!(sent["size"], SIZE);
+    assert_eq!(sent["bytes_sent"], SIZE);
+    assert_eq!(sent["transport"], "socks5");
     let offer = rx.expect("offer", Duration::from_secs(30));
     assert_eq!(offer["name"], "photo album.bin");
-    assert_eq!(offer["size"], 3 << 20);
+    assert_eq!(offer["size"], SIZE);
     let got = rx.expect("received", Duration::from_secs(30));
     assert!(rx.wait(Duration::from_secs(30)), "{}", rx.output());
     assert_eq!(got["sha256"], sha.as_str());
     assert_eq!(got["hash"], "sha-256");
+    assert_eq!(got["transport"], "socks5");
     assert!(
         got["from"]
             .as_str()
@@ -236,21 +240,26 @@ fn jingle_send_and_receive_through_prosody() {
     );
     assert_eq!(sha256_of(&stored), sha);
     println!(
-        "jingle-send -> jingle-receive: 3 MiB in {secs:.1} s ({:.2} MiB/s, processes included)",
-        3.0 / secs
+        "jingle-send -> jingle-receive over SOCKS5: {} MiB in {secs:.1} s ({:.2} MiB/s, process start \
+         and login included)",
+        SIZE >> 20,
+        (SIZE >> 20) as f64 / secs
     );
 
-    // 2. A hostile name stays inside the directory and does not overwrite the file already named so.
+    // 2. A receiver taking only in-band bytestreams: the sender falls back to IBB. The hostile name
+    //    stays inside the directory and does not overwrite the file already named so.
     std::fs::write(inbox.join("x"), b"already here").unwrap();
     let small = src.join("small.txt");
-    let small_sha = write_random(&small, 40_000);
-    let mut rx = receiver(&server, &inbox, &[]);
+    let small_sha = write_random(&small, 200_000);
+    let mut rx = receiver(&server, &inbox, &["--transport", "ibb"]);
     let out = send(&server, &small, &["--name", "../../etc/x"]);
     assert!(out.status.success(), "jingle-send: {}", describe(&out));
+    assert_eq!(sent_line(&out)["transport"], "ibb");
     let offer = rx.expect("offer", Duration::from_secs(30));
     assert_eq!(offer["name"], "../../etc/x");
     let got = rx.expect("received", Duration::from_secs(30));
     assert!(rx.wait(Duration::from_secs(30)), "{}", rx.output());
+    assert_eq!(got["transport"], "ibb");
     let stored = PathBuf::from(got["path"].as_str().unwrap());
     assert_eq!(stored, inbox.canonicalize().unwrap().join("x (1)"));
     assert_eq!(sha256_of(&stored), small_sha);

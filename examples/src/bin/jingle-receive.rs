@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! jingle-receive [--server HOST:PORT --jid JID --password PW] --dir DIR [--once] [--max-size SIZE]
-//!                [--from JID]... [--block-size N] [--json] [--quiet]
+//!                [--from JID]... [--transport auto|socks5|ibb] [--listen ADDR] [--advertise HOST]...
+//!                [--no-direct] [--no-proxy] [--block-size N] [--json] [--quiet]
 //! ```
 //! The account flags fall back to `$XMPP_SERVER`, `$XMPP_JID` and `$XMPP_PASSWORD`; give the JID a
 //! resource (`me@example.org/files`) so senders know the full JID to offer to. The Jingle features are
@@ -15,7 +16,7 @@
 //!
 //! Prints a line per event; with `--json` one JSON object per line:
 //! `{"event": "ready", "jid"}`, `{"event": "offer", "from", "name", "size"}`,
-//! `{"event": "received", "from", "name", "path", "bytes", "sha256", "hash"}` (`hash`: the algorithm
+//! `{"event": "received", "from", "name", "path", "bytes", "sha256", "hash", "transport"}` (`hash`: the algorithm
 //! that verified the data, or `unverified` when the sender gave no hash), `{"event": "rejected", "from",
 //! "name", "reason"}`, `{"event": "failed", "from", "name", "error"}`. With `--once`, exits after the
 //! first offer: 0 when its file was stored, 1 otherwise. Up to four transfers run at once.
@@ -31,7 +32,7 @@ use jid::BareJid;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
-use xmpp_jingle::driver::{DriverConfig, IncomingOffer};
+use xmpp_jingle::driver::IncomingOffer;
 use xmpp_jingle::ft::FtError;
 use xmpp_jingle::hashes::HashCheck;
 use xmpp_jingle::jingle::{Reason, ReasonCondition};
@@ -39,7 +40,7 @@ use xmpp_social::client::XmppClient;
 use xmpp_social::Connection;
 use xmpp_social_examples::jingle::{
     connect_jingle, parse_size, persist_unique, progress_bar, progress_enabled, sanitize_file_name,
-    sha256_hex, AccountArgs, ReceiveWriter,
+    sha256_hex, transport_name, AccountArgs, ReceiveWriter, TransferArgs,
 };
 use xmpp_social_examples::{parse_jid, run_main};
 
@@ -63,9 +64,8 @@ struct Cli {
     /// Accept offers only from this JID (bare; repeat for several). Default: from anyone.
     #[arg(long = "from")]
     from: Vec<String>,
-    /// Largest in-band bytestream block size accepted, 256 to 65535.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u16).range(256..))]
-    block_size: u16,
+    #[command(flatten)]
+    transfer: TransferArgs,
     /// One JSON object per line instead of text.
     #[arg(long)]
     json: bool,
@@ -213,6 +213,7 @@ async fn receive(offer: IncomingOffer<XmppClient>, opts: Arc<Opts>) -> bool {
     }
     let bytes = writer.written();
     let sha256 = sha256_hex(&writer.finish()).unwrap_or_default();
+    let transport = transport_name(outcome.transport);
     let hash = match outcome.check {
         HashCheck::Verified(algo) => algo,
         HashCheck::Unverified => "unverified".to_owned(),
@@ -232,9 +233,10 @@ async fn receive(offer: IncomingOffer<XmppClient>, opts: Arc<Opts>) -> bool {
             "bytes": bytes,
             "sha256": sha256,
             "hash": hash,
+            "transport": transport,
         }),
         format!(
-            "received {}: {bytes} bytes from {from}, sha-256 {sha256} ({})",
+            "received {}: {bytes} bytes from {from} over {transport}, sha-256 {sha256} ({})",
             path.display(),
             if hash == "unverified" {
                 "unverified: the sender gave no hash".to_owned()
@@ -268,14 +270,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         bars,
     });
     let args = cli.account.resolve()?;
-    let jingle = connect_jingle(
-        &args,
-        DriverConfig {
-            block_size: cli.block_size,
-            ..DriverConfig::default()
-        },
-    )
-    .await?;
+    let jingle = connect_jingle(&args, cli.transfer.driver_config()).await?;
     let me = jingle.connection().jid().to_string();
     opts.emit(
         json!({"event": "ready", "jid": me}),

@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! jingle-send [--server HOST:PORT --jid JID --password PW] --to FULLJID [--name NAME] [--desc TEXT]
-//!             [--block-size N] [--json] [--quiet] FILE
+//!             [--transport auto|socks5|ibb] [--listen ADDR] [--advertise HOST]... [--no-direct]
+//!             [--no-proxy] [--block-size N] [--json] [--quiet] FILE
 //! ```
-//! The account flags fall back to `$XMPP_SERVER`, `$XMPP_JID` and `$XMPP_PASSWORD`. The offer carries
+//! The file goes over a SOCKS5 bytestream (XEP-0260: a direct connection to a listener of ours or of
+//! the receiver, or through the server's proxy), or over in-band bytestreams (XEP-0261) when SOCKS5
+//! fails or with `--transport ibb`. The account flags fall back to `$XMPP_SERVER`, `$XMPP_JID` and `$XMPP_PASSWORD`. The offer carries
 //! the file's name, size, modification date, a media type guessed from the extension, and announces
 //! sha-256 and sha-1, which are computed while the file streams and sent after the data. A progress bar
 //! (bytes, rate, ETA) shows on stderr when it is a terminal (never with `--quiet`). On success (the
@@ -18,13 +21,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use serde_json::json;
-use xmpp_jingle::driver::DriverConfig;
 use xmpp_jingle::ft::File;
 use xmpp_jingle::jingle::ReasonCondition;
 use xmpp_jingle::Error;
 use xmpp_social_examples::jingle::{
-    connect_jingle, guess_media_type, progress_bar, progress_enabled, sha256_hex, AccountArgs,
-    ProgressReader,
+    connect_jingle, guess_media_type, progress_bar, progress_enabled, sha256_hex, transport_name,
+    AccountArgs, ProgressReader, TransferArgs,
 };
 use xmpp_social_examples::{parse_jid, print_json, run_main};
 
@@ -42,9 +44,8 @@ struct Cli {
     /// A description sent with the offer.
     #[arg(long)]
     desc: Option<String>,
-    /// In-band bytestream block size proposed, 256 to 65535 (the receiver may lower it).
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u16).range(256..))]
-    block_size: u16,
+    #[command(flatten)]
+    transfer: TransferArgs,
     /// Print the outcome as one JSON line.
     #[arg(long)]
     json: bool,
@@ -112,14 +113,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", cli.file.display()))?;
 
     let args = cli.account.resolve()?;
-    let jingle = connect_jingle(
-        &args,
-        DriverConfig {
-            block_size: cli.block_size,
-            ..DriverConfig::default()
-        },
-    )
-    .await?;
+    let jingle = connect_jingle(&args, cli.transfer.driver_config()).await?;
     let bar = progress_bar(Some(size), progress_enabled(cli.quiet), &name);
     let mut reader = ProgressReader::new(reader, bar.clone());
     let result = jingle.send_file(to.clone(), offer, &mut reader).await;
@@ -127,7 +121,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let _ = jingle.connection().clone().close().await;
     let outcome = result.map_err(|e| format!("sending {name} to {to} failed: {}", explain(&e)))?;
     let sha256 = sha256_hex(&outcome.hashes).unwrap_or_default();
-    let transport = "ibb";
+    let transport = transport_name(outcome.transport);
     if cli.json {
         print_json(&json!({
             "event": "sent",

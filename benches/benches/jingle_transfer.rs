@@ -11,11 +11,19 @@
 //! - (b) `socks5_direct`: XEP-0065 through Prosody (the sender offers itself as the streamhost on
 //!   127.0.0.1, the receiver connects, SOCKS5 handshake, `<streamhost-used/>`), then file -> bytestream ->
 //!   file. The time counts the XMPP negotiation as well as the bytes: that is what a user waits for.
+//! - (c) `jingle_ft_socks5`: the whole XEP-0234 file transfer of xmpp-jingle's driver between two other
+//!   SDK clients (`JingleClient::send_file` / `IncomingOffer::accept`): session-initiate, session-accept,
+//!   XEP-0260 candidate exchange with the sender's direct candidate only (no proxy, SOCKS5 only),
+//!   the bytes, the `<checksum/>` and the receiver's verdict (which must be `Verified`), session-terminate.
+//!   The driver hashes on both sides itself (same sha-256 + sha-1 as above).
+//!
+//! Prosody runs with its epoll network backend (as in xmpp-jingle's large-transfer test): IQ round trips
+//! are faster than with the default backend; no variant goes through the server's SOCKS5 proxy.
 //!
 //! `cargo bench -p xmpp-social-benches --bench jingle_transfer`: criterion groups, then the paired rounds.
 //! `-- --ratio-only` skips criterion: rounds alternate which variant runs first and the bench prints
-//! MiB/s (best and median) and `socks5 / tcp throughput ratio: X` (median of per-round ratios, and of the
-//! best rounds). `JINGLE_TRANSFER_MIB` sets the file size (default 128). Under `cargo test --benches`, a
+//! MiB/s (best and median) and `socks5 / tcp` and `jingle / tcp` throughput ratios (median of per-round
+//! ratios, and of the best rounds). `JINGLE_TRANSFER_MIB` sets the file size (default 128). Under `cargo test --benches`, a
 //! quick smoke run of 4 MiB. Needs Prosody (`.ci/install-servers.sh`); without it the bench fails and
 //! says so.
 
@@ -27,11 +35,14 @@ use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use xmpp_jingle::hashes::{Hash, StreamHasher};
+use xmpp_jingle::driver::{
+    DriverConfig, JingleClient, Socks5Config, TransportMethod, TransportPolicy, IQ_NAMESPACES,
+};
+use xmpp_jingle::hashes::{Hash, HashCheck, StreamHasher};
 use xmpp_jingle::socks5::bytestreams::{self, LocalStreamHost, NS_BYTESTREAMS};
 use xmpp_social::client::XmppClient;
 use xmpp_social::Connection;
-use xmpp_testkit::{Server, ServerKind};
+use xmpp_testkit::{ProsodyNetwork, Server, ServerKind, StartOptions};
 
 /// Bytes per read, on both sides of both variants.
 const CHUNK: usize = 64 * 1024;
@@ -84,6 +95,8 @@ struct Setup {
     _server: Server,
     alice: XmppClient,
     bob: XmppClient,
+    carol: JingleClient<XmppClient>,
+    dave: JingleClient<XmppClient>,
 }
 
 impl Setup {
@@ -111,9 +124,15 @@ impl Setup {
         if let Err(e) = xmpp_testkit::ensure_installed(ServerKind::Prosody) {
             panic!("jingle_transfer needs Prosody (run .ci/install-servers.sh as root): {e}");
         }
-        let server = Server::start(
+        let server = Server::start_with(
             ServerKind::Prosody,
-            &[("alice", "alicepw"), ("bob", "bobpw")],
+            &[
+                ("alice", "alicepw"),
+                ("bob", "bobpw"),
+                ("carol", "carolpw"),
+                ("dave", "davepw"),
+            ],
+            &StartOptions::default().prosody_network(ProsodyNetwork::Epoll),
         )
         .expect("Prosody starts");
         let connect = |user: &str, pw: &str| {
@@ -125,11 +144,24 @@ impl Setup {
                     .await
                     .expect("client connects");
                 c.handle_iq_namespace(NS_BYTESTREAMS);
+                for ns in IQ_NAMESPACES {
+                    c.handle_iq_namespace(ns);
+                }
                 c
             }
         };
         let alice = connect("alice", "alicepw").await;
         let bob = connect("bob", "bobpw").await;
+        let jingle_cfg = || DriverConfig {
+            transports: TransportPolicy::Socks5Only,
+            socks5: Socks5Config {
+                use_proxy: false,
+                ..Socks5Config::default()
+            },
+            ..DriverConfig::default()
+        };
+        let carol = JingleClient::new(connect("carol", "carolpw").await, jingle_cfg());
+        let dave = JingleClient::new(connect("dave", "davepw").await, jingle_cfg());
         Setup {
             _dir: dir,
             src,
@@ -138,6 +170,8 @@ impl Setup {
             _server: server,
             alice,
             bob,
+            carol,
+            dave,
         }
     }
 
@@ -201,10 +235,48 @@ impl Setup {
         took
     }
 
+    /// (c) The driver's Jingle file transfer over a direct SOCKS5 bytestream.
+    async fn jingle_ft(&self) -> Duration {
+        let dave = self.dave.clone();
+        let dst = self.dst.clone();
+        let started = Instant::now();
+        let receiver = tokio::spawn(async move {
+            let offer = dave.next_offer().await.expect("an offer arrives");
+            let mut out = BufWriter::with_capacity(CHUNK, File::create(&dst).await.expect("opens"));
+            let outcome = offer
+                .accept(&mut out)
+                .await
+                .expect("the transfer completes");
+            out.flush().await.expect("flushed");
+            outcome
+        });
+        let mut src = File::open(&self.src).await.expect("source file opens");
+        let file = xmpp_jingle::ft::File::named("source.bin", self.size);
+        let peer = self.dave.connection().jid();
+        let sent = self
+            .carol
+            .send_file(peer, file, &mut src)
+            .await
+            .expect("the file is sent");
+        let received = receiver.await.expect("receiver task");
+        let took = started.elapsed();
+        assert_eq!(sent.transport, TransportMethod::Socks5, "SOCKS5 carried it");
+        assert_eq!(received.transport, TransportMethod::Socks5);
+        assert_eq!(sent.bytes_sent, self.size);
+        assert_eq!(received.bytes_received, self.size);
+        assert!(
+            matches!(received.check, HashCheck::Verified(_)),
+            "the receiver verified the file: {:?}",
+            received.check
+        );
+        took
+    }
+
     async fn run(&self, variant: Variant) -> Duration {
         match variant {
             Variant::Tcp => self.tcp_copy().await,
             Variant::Socks5 => self.socks5_direct().await,
+            Variant::Jingle => self.jingle_ft().await,
         }
     }
 }
@@ -213,11 +285,13 @@ impl Setup {
 enum Variant {
     Tcp,
     Socks5,
+    Jingle,
 }
 
-const VARIANTS: [(Variant, &str); 2] = [
+const VARIANTS: [(Variant, &str); 3] = [
     (Variant::Tcp, "a_tcp_copy"),
     (Variant::Socks5, "b_socks5_direct_via_prosody"),
+    (Variant::Jingle, "c_jingle_ft_socks5_direct"),
 ];
 
 fn benches(c: &mut Criterion, rt: &Runtime, setup: &Setup) {
@@ -238,50 +312,53 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn print_ratio(rt: &Runtime, setup: &Setup, rounds: usize) {
     let mib = |d: Duration| setup.size as f64 / (1024.0 * 1024.0) / d.as_secs_f64();
-    let mut tcp = Vec::with_capacity(rounds);
-    let mut s5 = Vec::with_capacity(rounds);
-    let mut paired = Vec::with_capacity(rounds);
-    // One untimed round of each: page cache, TCP buffers, the clients' first bytestream IQs.
-    rt.block_on(setup.run(Variant::Tcp));
-    rt.block_on(setup.run(Variant::Socks5));
+    let n = VARIANTS.len();
+    // MiB/s of each variant per round, and the TCP copy's time over its time in the same round.
+    let mut speed = vec![Vec::with_capacity(rounds); n];
+    let mut paired = vec![Vec::with_capacity(rounds); n];
+    // One untimed round of each: page cache, TCP buffers, the clients' first IQs.
+    for (v, _) in VARIANTS {
+        rt.block_on(setup.run(v));
+    }
     for round in 0..rounds {
-        // Alternate which runs first, so neither always gets the quieter moment.
-        let (t, s) = if round % 2 == 0 {
-            let t = rt.block_on(setup.run(Variant::Tcp));
-            (t, rt.block_on(setup.run(Variant::Socks5)))
-        } else {
-            let s = rt.block_on(setup.run(Variant::Socks5));
-            (rt.block_on(setup.run(Variant::Tcp)), s)
-        };
-        tcp.push(mib(t));
-        s5.push(mib(s));
-        paired.push(t.as_secs_f64() / s.as_secs_f64());
+        // Rotate which runs first, so none always gets the quieter moment.
+        let mut took = vec![Duration::ZERO; n];
+        for k in 0..n {
+            let i = (round + k) % n;
+            took[i] = rt.block_on(setup.run(VARIANTS[i].0));
+        }
+        for i in 0..n {
+            speed[i].push(mib(took[i]));
+            paired[i].push(took[0].as_secs_f64() / took[i].as_secs_f64());
+        }
     }
     let best = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
     println!(
-        "\nFile transfer of {} MiB on loopback, file to file on {} ({rounds} paired rounds, order \
-         alternated; sha-256 + sha-1 on both sides of both):",
+        "\nFile transfer of {} MiB on loopback, file to file on {} ({rounds} rounds, order rotated; \
+         sha-256 + sha-1 on both sides of each):",
         setup.size >> 20,
-        setup
-            .src
-            .parent()
-            .map_or("?".into(), |p| p.display().to_string()),
+        setup.src.parent().map_or("?".into(), |p| p.display().to_string()),
     );
-    println!(
-        "  (a) plain tokio TCP copy:                     median {:>8.1} MiB/s, best {:>8.1} MiB/s",
-        median(tcp.clone()),
-        best(&tcp)
-    );
-    println!(
-        "  (b) SOCKS5 direct, negotiated through Prosody: median {:>8.1} MiB/s, best {:>8.1} MiB/s",
-        median(s5.clone()),
-        best(&s5)
-    );
-    println!(
-        "socks5 / tcp throughput ratio: {:.3} (median of per-round ratios), {:.3} (best rounds)",
-        median(paired),
-        best(&s5) / best(&tcp)
-    );
+    let labels = [
+        "(a) plain tokio TCP copy",
+        "(b) SOCKS5 direct, negotiated through Prosody",
+        "(c) Jingle file transfer, SOCKS5 direct",
+    ];
+    for i in 0..n {
+        println!(
+            "  {:<46} median {:>8.1} MiB/s, best {:>8.1} MiB/s",
+            labels[i],
+            median(speed[i].clone()),
+            best(&speed[i])
+        );
+    }
+    for (i, name) in [(1, "socks5"), (2, "jingle")] {
+        println!(
+            "{name} / tcp throughput ratio: {:.3} (median of per-round ratios), {:.3} (best rounds)",
+            median(paired[i].clone()),
+            best(&speed[i]) / best(&speed[0])
+        );
+    }
 }
 
 fn main() {
@@ -305,7 +382,14 @@ fn main() {
         criterion.final_summary();
     }
     print_ratio(&rt, &setup, if full { 7 } else { 1 });
-    let Setup { alice, bob, .. } = setup;
+    let Setup {
+        alice,
+        bob,
+        carol,
+        dave,
+        ..
+    } = setup;
+    drop((carol, dave));
     rt.block_on(async {
         let _ = alice.close().await;
         let _ = bob.close().await;

@@ -70,7 +70,20 @@ use stage::{BoxRead, BoxWrite, Stage};
 /// IQ payload namespaces the connection must forward to this driver.
 pub const IQ_NAMESPACES: [&str; 2] = [NS_JINGLE, NS_IBB];
 /// Features to announce in disco#info.
+#[cfg(not(feature = "jet"))]
 pub const FEATURES: [&str; 6] = [NS_JINGLE, NS_FT, NS_JINGLE_IBB, NS_IBB, NS_HASHES, NS_S5B];
+/// Disco features of what this driver implements (with feature `jet`: XEP-0391 and XEP-0396 too).
+#[cfg(feature = "jet")]
+pub const FEATURES: [&str; 8] = [
+    NS_JINGLE,
+    NS_FT,
+    NS_JINGLE_IBB,
+    NS_IBB,
+    NS_HASHES,
+    NS_S5B,
+    crate::jet::NS_JET,
+    crate::jet::NS_JET_OMEMO,
+];
 
 /// Capacity of each bounded queue of the driver.
 const QUEUE: usize = 64;
@@ -963,7 +976,7 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
     }
 
     /// Sets the stage of this transfer (crate-private seam, see the module docs).
-    #[allow(dead_code)] // used by stages such as JET
+    #[cfg_attr(not(feature = "jet"), allow(dead_code))] // used by stages such as JET
     pub(crate) fn set_stage(&mut self, stage: Arc<dyn Stage>) {
         self.stage = Some(stage);
     }
@@ -1173,9 +1186,16 @@ async fn receive_data<C: Connection + Clone + 'static, W: AsyncWrite + Unpin + S
         Ok(n) => n,
         Err(e) => {
             if !matches!(e, Error::Terminated(_)) {
-                client
-                    .terminate(peer, sid, Reason::new(ReasonCondition::FailedTransport))
-                    .await;
+                // A JET tag that does not verify is a security failure, not a transport one.
+                #[cfg(feature = "jet")]
+                let condition = if crate::jet::is_tag_failure(&e) {
+                    ReasonCondition::SecurityError
+                } else {
+                    ReasonCondition::FailedTransport
+                };
+                #[cfg(not(feature = "jet"))]
+                let condition = ReasonCondition::FailedTransport;
+                client.terminate(peer, sid, Reason::new(condition)).await;
             }
             return Err(e);
         }

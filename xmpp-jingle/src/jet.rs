@@ -21,6 +21,11 @@
 //! * [`key_transport_material`] / [`key_from_material`]: the OMEMO mapping (below), pure functions.
 //! * [`seal`] / [`open`]: the async glue over an [`OmemoClient`]: build the `<security/>` for a peer
 //!   (key transport to all its devices and the own other devices) and open a received one.
+//! * File transfer: [`SendOptions::with_jet`] puts a sealed `<security/>` in an offer (or request) and
+//!   the cipher between the file and the transport; [`IncomingOffer::security`],
+//!   [`IncomingOffer::open_jet`] (or [`IncomingOffer::use_jet_key`]) do the receiving side, for
+//!   `accept` and `serve` alike. [`DISCO_FEATURES`] are in [`crate::driver::FEATURES`] when the
+//!   feature is on.
 //!
 //! # The OMEMO mapping
 //!
@@ -72,6 +77,9 @@ use xmpp_e2ee::omemo::{
 };
 use xmpp_social::xml::BuilderExt;
 use xmpp_social::Connection;
+
+use crate::driver::stage::{BoxRead, BoxWrite, Stage};
+use crate::driver::{IncomingOffer, SendOptions};
 
 /// XEP-0391 namespace (also its disco feature).
 pub const NS_JET: &str = "urn:xmpp:jingle:jet:0";
@@ -800,4 +808,96 @@ where
         sender: transport.sender.clone(),
         trust: transport.trust,
     })
+}
+
+// ---- File transfer (the driver's stage seam) ----
+
+/// The content name the driver gives file offers and requests; [`seal`] it into `<security name>`.
+pub const FILE_CONTENT_NAME: &str = "file";
+
+/// The JET cipher as a stage of the file-transfer driver.
+struct JetStage(JetKey);
+
+impl Stage for JetStage {
+    fn wire_len(&self, plain: u64) -> u64 {
+        JetKey::wire_len(plain)
+    }
+    fn wrap_reader<'a>(&self, plain: BoxRead<'a>) -> BoxRead<'a> {
+        Box::new(self.0.encrypting_reader(plain))
+    }
+    fn wrap_writer<'a>(&self, plain: BoxWrite<'a>) -> BoxWrite<'a> {
+        Box::new(self.0.decrypting_writer(plain))
+    }
+}
+
+impl SendOptions {
+    /// JET: adds the sealed `<security/>` to the offer (or request) and encrypts (or, for a request,
+    /// decrypts) the file bytes with its key. The transport carries the file size plus 16 bytes.
+    ///
+    /// ```rust,no_run
+    /// # use xmpp_jingle::{driver::{JingleClient, SendOptions}, ft::File, jet};
+    /// # use xmpp_e2ee::omemo::{MemoryStore, OmemoClient, Profile};
+    /// # async fn demo(
+    /// #     jingle: JingleClient<xmpp_social::client::XmppClient>,
+    /// #     omemo: OmemoClient<xmpp_social::client::XmppClient, MemoryStore>,
+    /// #     peer: jid::Jid,
+    /// #     mut reader: tokio::fs::File,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// let sealed = jet::seal(&omemo, Profile::Legacy, &peer.to_bare(), Some(jet::FILE_CONTENT_NAME)).await?;
+    /// let opts = SendOptions::default().with_jet(&sealed);
+    /// jingle.send_file_with(peer, File::named("photo.jpg", 1234), &mut reader, opts).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_jet(mut self, sealed: &Sealed) -> Self {
+        self.extra.push(sealed.security.to_element());
+        self.stage = Some(std::sync::Arc::new(JetStage(sealed.key.clone())));
+        self
+    }
+}
+
+impl<C: Connection + Clone + 'static> IncomingOffer<C> {
+    /// The offer's JET `<security/>`, if it has one (`Some(Err)` when it is malformed).
+    pub fn security(&self) -> Option<Result<Security, JetError>> {
+        Security::find_in(self.content_extra()).transpose()
+    }
+
+    /// Decrypts (or, when serving a request, encrypts) this transfer with `key`.
+    pub fn use_jet_key(&mut self, key: &JetKey) {
+        self.set_stage(std::sync::Arc::new(JetStage(key.clone())));
+    }
+
+    /// Opens the offer's `<security/>` with OMEMO ([`open`], the peer being the initiator) and sets
+    /// the transfer's cipher: `Ok(None)` when the offer is not encrypted. On an error, do not accept
+    /// the offer unencrypted (XEP-0391): [`reject`](Self::reject) it, e.g. with
+    /// `ReasonCondition::SecurityError`.
+    ///
+    /// After [`accept`](Self::accept) fails with an I/O error for which [`JetError::from_io`] gives
+    /// [`JetError::TagMismatch`] (see [`is_tag_failure`]), the bytes already written are not
+    /// authentic: delete them.
+    pub async fn open_jet<C2, S>(
+        &mut self,
+        omemo: &OmemoClient<C2, S>,
+    ) -> Result<Option<Opened>, JetError>
+    where
+        C2: Connection,
+        S: OmemoStore + Send + 'static,
+    {
+        let Some(security) = self.security().transpose()? else {
+            return Ok(None);
+        };
+        let opened = open(omemo, &self.peer().to_bare(), &security).await?;
+        self.use_jet_key(&opened.key);
+        Ok(Some(opened))
+    }
+}
+
+/// Whether a transfer failed because the JET tag did not verify (the data written must be discarded).
+pub fn is_tag_failure(e: &crate::Error) -> bool {
+    match e {
+        crate::Error::Io(io) => matches!(
+            JetError::from_io(io),
+            Some(JetError::TagMismatch | JetError::Truncated)
+        ),
+        _ => false,
+    }
 }

@@ -812,8 +812,10 @@ where
 
 // ---- File transfer (the driver's stage seam) ----
 
-/// The content name the driver gives file offers and requests; [`seal`] it into `<security name>`.
+/// The content name the driver gives file offers; [`seal`] it into `<security name>`.
 pub const FILE_CONTENT_NAME: &str = "file";
+/// The content name the driver gives file requests (for [`seal`] before `request_file_with`).
+pub const REQUEST_CONTENT_NAME: &str = "file-request";
 
 /// The JET cipher as a stage of the file-transfer driver.
 struct JetStage(JetKey);

@@ -1,7 +1,8 @@
 //! JET (XEP-0391) with OMEMO key transport (XEP-0396) through a real Prosody: two accounts with
 //! OMEMO clients send files by Jingle, encrypted, in both OMEMO namespaces: a small file, then a
 //! 200 MiB file over the driver's default transport (SOCKS5), streamed from and to temporary files;
-//! then a transfer whose stream does not match the key in its `<security/>` is refused by the tag.
+//! then a transfer whose stream does not match the key in its `<security/>` is refused by the tag,
+//! and an encrypted file request (the requester seals the key, the holder serves encrypted).
 //! The receiver checks sha-256 against the sender's `<checksum/>`, and the test hashes the received
 //! file again. Throughput is printed, never asserted.
 //!
@@ -271,5 +272,59 @@ async fn jet_omemo_file_transfers_both_namespaces() {
     for profile in [Profile::Legacy, Profile::Omemo2] {
         let t = encrypted_transfer(&alice, &bob, profile, &large, len, &want, &dst, "large").await;
         assert_eq!(t, TransportMethod::Socks5);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jet_file_request_both_namespaces() {
+    let server = start().await;
+    let alice = peer(&server, "alice").await;
+    let bob = peer(&server, "bob").await;
+    let wanted: Vec<u8> = (0..250_000u32).map(|i| (i % 251) as u8).collect();
+    for profile in [Profile::Legacy, Profile::Omemo2] {
+        let alice_jid = alice.jingle.connection().jid();
+        // Alice holds the file; Bob asks for it with a key sealed for her.
+        let holder = tokio::spawn({
+            let jingle = alice.jingle.clone();
+            let omemo = alice.omemo.clone();
+            let wanted = wanted.clone();
+            async move {
+                let mut offer = jingle.next_offer().await.unwrap();
+                assert!(offer.is_request());
+                let opened = offer.open_jet(&omemo).await.unwrap().unwrap();
+                assert_eq!(opened.profile, profile);
+                offer
+                    .serve(
+                        File::named("wanted.bin", wanted.len() as u64),
+                        &mut std::io::Cursor::new(wanted),
+                    )
+                    .await
+                    .unwrap()
+            }
+        });
+        let sealed = jet::seal(
+            &bob.omemo,
+            profile,
+            &alice_jid.to_bare(),
+            Some(jet::REQUEST_CONTENT_NAME),
+        )
+        .await
+        .unwrap();
+        let mut got = Vec::new();
+        let outcome = bob
+            .jingle
+            .request_file_with(
+                alice_jid,
+                File::named("wanted.bin", 0),
+                &mut got,
+                SendOptions::default().with_jet(&sealed),
+            )
+            .await
+            .unwrap();
+        let served = holder.await.unwrap();
+        assert_eq!(served.wire_bytes, wanted.len() as u64 + 16);
+        assert_eq!(outcome.wire_bytes, wanted.len() as u64 + 16);
+        assert_eq!(outcome.check, HashCheck::Verified("sha-256".into()));
+        assert_eq!(got, wanted, "{profile:?}");
     }
 }

@@ -16,14 +16,22 @@
 //!   XEP-0260 candidate exchange with the sender's direct candidate only (no proxy, SOCKS5 only),
 //!   the bytes, the `<checksum/>` and the receiver's verdict (which must be `Verified`), session-terminate.
 //!   The driver hashes on both sides itself (same sha-256 + sha-1 as above).
+//! - (d) `jingle_ft_jet_omemo2` and (e) `jingle_ft_jet_legacy`: the same transfer between the same two
+//!   clients, encrypted with XEP-0391 JET (AES-128-GCM) under a key carried by XEP-0396 OMEMO key
+//!   transport, in the OMEMO:2 (`urn:xmpp:omemo:2`) and legacy (`eu.siacs.conversations.axolotl`)
+//!   namespaces. The OMEMO sessions between the two accounts are set up once before the timed rounds
+//!   (bundles published, the first key transport of each namespace in the untimed warm-up round); each
+//!   timed transfer still seals a fresh key for the receiver (`jet::seal`), and the receiver opens it
+//!   (`IncomingOffer::open_jet`) before accepting: that key transport is part of the real cost.
 //!
 //! Prosody runs with its epoll network backend (as in xmpp-jingle's large-transfer test): IQ round trips
 //! are faster than with the default backend; no variant goes through the server's SOCKS5 proxy.
 //!
 //! `cargo bench -p xmpp-social-benches --bench jingle_transfer`: criterion groups, then the paired rounds.
 //! `-- --ratio-only` skips criterion: rounds alternate which variant runs first and the bench prints
-//! MiB/s (best and median) and `socks5 / tcp` and `jingle / tcp` throughput ratios (median of per-round
-//! ratios, and of the best rounds). `JINGLE_TRANSFER_MIB` sets the file size (default 128). Under `cargo test --benches`, a
+//! MiB/s (best and median), `socks5 / tcp` and `jingle / tcp` throughput ratios, and `jet-omemo2 /
+//! unencrypted` and `jet-legacy / unencrypted` (against (c), the unencrypted Jingle transfer of the same
+//! round) (median of per-round ratios, and of the best rounds). `JINGLE_TRANSFER_MIB` sets the file size (default 128). Under `cargo test --benches`, a
 //! quick smoke run of 4 MiB. Needs Prosody (`.ci/install-servers.sh`); without it the bench fails and
 //! says so.
 
@@ -35,10 +43,13 @@ use tokio::fs::File;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
+use xmpp_e2ee::omemo::{MemoryStore, OmemoClient, OmemoConfig, Profile};
 use xmpp_jingle::driver::{
-    DriverConfig, JingleClient, Socks5Config, TransportMethod, TransportPolicy, IQ_NAMESPACES,
+    DriverConfig, JingleClient, SendOptions, Socks5Config, TransportMethod, TransportPolicy,
+    IQ_NAMESPACES,
 };
 use xmpp_jingle::hashes::{Hash, HashCheck, StreamHasher};
+use xmpp_jingle::jet;
 use xmpp_jingle::socks5::bytestreams::{self, LocalStreamHost, NS_BYTESTREAMS};
 use xmpp_social::client::XmppClient;
 use xmpp_social::Connection;
@@ -48,6 +59,11 @@ use xmpp_testkit::{ProsodyNetwork, Server, ServerKind, StartOptions};
 const CHUNK: usize = 64 * 1024;
 /// Bound on one transfer's negotiation.
 const LIMIT: Duration = Duration::from_secs(60);
+/// Bytes JET adds to a stream: the AES-GCM tag.
+const JET_TAG: u64 = 16;
+
+/// An OMEMO client on one of the Jingle clients' connections.
+type Omemo = OmemoClient<XmppClient, MemoryStore>;
 
 /// Copies `from` into `to` while hashing; returns the digests and the byte count.
 async fn pump<R, W>(mut from: R, mut to: W) -> std::io::Result<(Vec<Hash>, u64)>
@@ -97,6 +113,8 @@ struct Setup {
     bob: XmppClient,
     carol: JingleClient<XmppClient>,
     dave: JingleClient<XmppClient>,
+    carol_omemo: Omemo,
+    dave_omemo: Omemo,
 }
 
 impl Setup {
@@ -160,8 +178,18 @@ impl Setup {
             },
             ..DriverConfig::default()
         };
-        let carol = JingleClient::new(connect("carol", "carolpw").await, jingle_cfg());
-        let dave = JingleClient::new(connect("dave", "davepw").await, jingle_cfg());
+        let carol_conn = connect("carol", "carolpw").await;
+        let dave_conn = connect("dave", "davepw").await;
+        let omemo = |conn: &XmppClient| {
+            OmemoClient::new(conn.clone(), MemoryStore::new(), OmemoConfig::default())
+                .expect("OMEMO client")
+        };
+        let carol_omemo = omemo(&carol_conn);
+        let dave_omemo = omemo(&dave_conn);
+        carol_omemo.publish().await.expect("carol's OMEMO bundle");
+        dave_omemo.publish().await.expect("dave's OMEMO bundle");
+        let carol = JingleClient::new(carol_conn, jingle_cfg());
+        let dave = JingleClient::new(dave_conn, jingle_cfg());
         Setup {
             _dir: dir,
             src,
@@ -172,6 +200,8 @@ impl Setup {
             bob,
             carol,
             dave,
+            carol_omemo,
+            dave_omemo,
         }
     }
 
@@ -235,13 +265,29 @@ impl Setup {
         took
     }
 
-    /// (c) The driver's Jingle file transfer over a direct SOCKS5 bytestream.
-    async fn jingle_ft(&self) -> Duration {
+    /// (c) The driver's Jingle file transfer over a direct SOCKS5 bytestream; (d) and (e) the same
+    /// with JET, the key sent by OMEMO key transport in the namespace of `jet_profile`.
+    async fn jingle_ft(&self, jet_profile: Option<Profile>) -> Duration {
         let dave = self.dave.clone();
+        let dave_omemo = self.dave_omemo.clone();
         let dst = self.dst.clone();
         let started = Instant::now();
         let receiver = tokio::spawn(async move {
-            let offer = dave.next_offer().await.expect("an offer arrives");
+            let mut offer = dave.next_offer().await.expect("an offer arrives");
+            match jet_profile {
+                Some(profile) => {
+                    let opened = offer
+                        .open_jet(&dave_omemo)
+                        .await
+                        .expect("the JET key opens")
+                        .expect("the offer is encrypted");
+                    assert_eq!(
+                        opened.profile, profile,
+                        "the key came in the expected namespace"
+                    );
+                }
+                None => assert!(offer.security().is_none(), "the offer is not encrypted"),
+            }
             let mut out = BufWriter::with_capacity(CHUNK, File::create(&dst).await.expect("opens"));
             let outcome = offer
                 .accept(&mut out)
@@ -253,13 +299,29 @@ impl Setup {
         let mut src = File::open(&self.src).await.expect("source file opens");
         let file = xmpp_jingle::ft::File::named("source.bin", self.size);
         let peer = self.dave.connection().jid();
-        let sent = self
-            .carol
-            .send_file(peer, file, &mut src)
-            .await
-            .expect("the file is sent");
+        let sent = match jet_profile {
+            Some(profile) => {
+                let sealed = jet::seal(
+                    &self.carol_omemo,
+                    profile,
+                    &peer.to_bare(),
+                    Some(jet::FILE_CONTENT_NAME),
+                )
+                .await
+                .expect("the JET key is sealed");
+                let options = SendOptions::default().with_jet(&sealed);
+                self.carol
+                    .send_file_with(peer, file, &mut src, options)
+                    .await
+            }
+            None => self.carol.send_file(peer, file, &mut src).await,
+        }
+        .expect("the file is sent");
         let received = receiver.await.expect("receiver task");
         let took = started.elapsed();
+        let overhead = if jet_profile.is_some() { JET_TAG } else { 0 };
+        assert_eq!(sent.wire_bytes, self.size + overhead, "bytes on the wire");
+        assert_eq!(received.wire_bytes, self.size + overhead);
         assert_eq!(sent.transport, TransportMethod::Socks5, "SOCKS5 carried it");
         assert_eq!(received.transport, TransportMethod::Socks5);
         assert_eq!(sent.bytes_sent, self.size);
@@ -276,7 +338,9 @@ impl Setup {
         match variant {
             Variant::Tcp => self.tcp_copy().await,
             Variant::Socks5 => self.socks5_direct().await,
-            Variant::Jingle => self.jingle_ft().await,
+            Variant::Jingle => self.jingle_ft(None).await,
+            Variant::JetOmemo2 => self.jingle_ft(Some(Profile::Omemo2)).await,
+            Variant::JetLegacy => self.jingle_ft(Some(Profile::Legacy)).await,
         }
     }
 }
@@ -286,12 +350,16 @@ enum Variant {
     Tcp,
     Socks5,
     Jingle,
+    JetOmemo2,
+    JetLegacy,
 }
 
-const VARIANTS: [(Variant, &str); 3] = [
+const VARIANTS: [(Variant, &str); 5] = [
     (Variant::Tcp, "a_tcp_copy"),
     (Variant::Socks5, "b_socks5_direct_via_prosody"),
     (Variant::Jingle, "c_jingle_ft_socks5_direct"),
+    (Variant::JetOmemo2, "d_jingle_ft_jet_omemo2"),
+    (Variant::JetLegacy, "e_jingle_ft_jet_legacy_omemo"),
 ];
 
 fn benches(c: &mut Criterion, rt: &Runtime, setup: &Setup) {
@@ -316,15 +384,20 @@ fn print_ratio(rt: &Runtime, setup: &Setup, rounds: usize) {
     // MiB/s of each variant per round, and the TCP copy's time over its time in the same round.
     let mut speed = vec![Vec::with_capacity(rounds); n];
     let mut paired = vec![Vec::with_capacity(rounds); n];
-    // One untimed round of each: page cache, TCP buffers, the clients' first IQs.
+    // One untimed round of each: page cache, TCP buffers, the clients' first IQs, and the OMEMO
+    // sessions between carol and dave (the first key transport of each namespace builds them).
     for (v, _) in VARIANTS {
         rt.block_on(setup.run(v));
     }
     for round in 0..rounds {
-        // Rotate which runs first, so none always gets the quieter moment.
+        // Rotate which runs first, and reverse the order every other round, so none always gets the
+        // quieter moment and each pair alternates which of the two runs first.
+        let mut order: Vec<usize> = (0..n).map(|k| (round + k) % n).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
         let mut took = vec![Duration::ZERO; n];
-        for k in 0..n {
-            let i = (round + k) % n;
+        for i in order {
             took[i] = rt.block_on(setup.run(VARIANTS[i].0));
         }
         for i in 0..n {
@@ -334,7 +407,7 @@ fn print_ratio(rt: &Runtime, setup: &Setup, rounds: usize) {
     }
     let best = |v: &[f64]| v.iter().copied().fold(f64::MIN, f64::max);
     println!(
-        "\nFile transfer of {} MiB on loopback, file to file on {} ({rounds} rounds, order rotated; \
+        "\nFile transfer of {} MiB on loopback, file to file on {} ({rounds} rounds, order rotated and reversed; \
          sha-256 + sha-1 on both sides of each):",
         setup.size >> 20,
         setup.src.parent().map_or("?".into(), |p| p.display().to_string()),
@@ -343,6 +416,8 @@ fn print_ratio(rt: &Runtime, setup: &Setup, rounds: usize) {
         "(a) plain tokio TCP copy",
         "(b) SOCKS5 direct, negotiated through Prosody",
         "(c) Jingle file transfer, SOCKS5 direct",
+        "(d) (c) with JET, key by OMEMO:2",
+        "(e) (c) with JET, key by legacy OMEMO",
     ];
     for i in 0..n {
         println!(
@@ -357,6 +432,19 @@ fn print_ratio(rt: &Runtime, setup: &Setup, rounds: usize) {
             "{name} / tcp throughput ratio: {:.3} (median of per-round ratios), {:.3} (best rounds)",
             median(paired[i].clone()),
             best(&speed[i]) / best(&speed[0])
+        );
+    }
+    // The encrypted transfers against the unencrypted one (c) of the same round.
+    for (i, name) in [(3, "jet-omemo2"), (4, "jet-legacy")] {
+        let per_round: Vec<f64> = paired[i]
+            .iter()
+            .zip(&paired[2])
+            .map(|(enc, plain)| enc / plain)
+            .collect();
+        println!(
+            "{name} / unencrypted throughput ratio: {:.3} (median of per-round ratios), {:.3} (best rounds)",
+            median(per_round),
+            best(&speed[i]) / best(&speed[2])
         );
     }
 }
@@ -387,9 +475,11 @@ fn main() {
         bob,
         carol,
         dave,
+        carol_omemo,
+        dave_omemo,
         ..
     } = setup;
-    drop((carol, dave));
+    drop((carol, dave, carol_omemo, dave_omemo));
     rt.block_on(async {
         let _ = alice.close().await;
         let _ = bob.close().await;

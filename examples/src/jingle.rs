@@ -113,6 +113,9 @@ pub struct TransferArgs {
     /// receiver).
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u16).range(256..))]
     pub block_size: u16,
+    /// Seconds the sender waits for the receiver to accept or decline an offer.
+    #[arg(long, default_value_t = 300)]
+    pub accept_timeout: u64,
 }
 
 impl TransferArgs {
@@ -125,6 +128,7 @@ impl TransferArgs {
                 TransportChoice::Socks5 => TransportPolicy::Socks5Only,
                 TransportChoice::Ibb => TransportPolicy::IbbOnly,
             },
+            accept_timeout: std::time::Duration::from_secs(self.accept_timeout),
             ..DriverConfig::default()
         };
         cfg.socks5.listen = (!self.no_direct).then(|| self.listen.clone());
@@ -142,16 +146,21 @@ pub fn transport_name(t: TransportMethod) -> &'static str {
     }
 }
 
-/// Connects with the Jingle features announced in disco#info and the Jingle IQ namespaces let through,
-/// then starts the Jingle driver on the connection.
+/// Connects with the Jingle features announced in disco#info (JET's only when `jet`: the client can
+/// open encrypted offers) and the Jingle IQ namespaces let through, then starts the Jingle driver on
+/// the connection.
 pub async fn connect_jingle(
     args: &ConnectArgs,
     cfg: DriverConfig,
+    jet: bool,
 ) -> Result<JingleClient<XmppClient>, String> {
     let mut config = args.client_config()?;
-    config
-        .features
-        .extend(FEATURES.iter().map(|f| (*f).to_owned()));
+    config.features.extend(
+        FEATURES
+            .iter()
+            .filter(|f| jet || !xmpp_jingle::jet::DISCO_FEATURES.contains(f))
+            .map(|f| (*f).to_owned()),
+    );
     config
         .iq_namespaces
         .extend(IQ_NAMESPACES.iter().map(|n| (*n).to_owned()));
@@ -159,6 +168,18 @@ pub async fn connect_jingle(
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     Ok(JingleClient::new(conn, cfg))
+}
+
+/// How long [`close_jingle`] lets the driver's last requests leave before closing.
+pub const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Closes the connection of a Jingle client after [`CLOSE_GRACE`]. The driver sends a
+/// session-terminate (after declining an offer, or at the end of a transfer) from a task of its own
+/// without waiting for it, so closing at once could drop it and leave the peer waiting for its
+/// timeout; the pause lets it go out first (`XmppClient::close` then flushes what is queued).
+pub async fn close_jingle(jingle: &JingleClient<XmppClient>) {
+    tokio::time::sleep(CLOSE_GRACE).await;
+    let _ = jingle.connection().clone().close().await;
 }
 
 /// Whether progress bars should draw: not with `quiet`, and only when stderr is a terminal.

@@ -2,7 +2,9 @@
 //! few MiB arrives over SOCKS5 with the sender's sha-256; a receiver that takes only in-band
 //! bytestreams gets the next file over IBB after the sender's fallback, and the file's hostile offered
 //! name (`../../etc/x`) is stored inside the directory, without overwriting a file already there; an
-//! offer over `--max-size` is refused and the sender says so.
+//! offer over `--max-size` is refused and the sender says so; files encrypted with JET in OMEMO:2 and
+//! legacy OMEMO are decrypted by the receiver; encrypted offers without OMEMO, and plain ones to a
+//! receiver requiring encryption, are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 use std::io::{BufRead, BufReader, Write};
@@ -285,7 +287,74 @@ fn jingle_send_and_receive_through_prosody() {
     );
     assert_eq!(files_in(&inbox), ["photo album.bin", "x", "x (1)"]);
 
-    // 4. A bare JID is refused by the sender with a clear message.
+    // 4. Encrypted (JET) in both OMEMO namespaces, over SOCKS5: the receiver decrypts, the plaintext
+    //    hash matches, the transport carried the file plus the 16-byte tag.
+    let secret = src.join("secret.bin");
+    let secret_sha = write_random(&secret, 1 << 20);
+    for (flag, ns) in [(None, "omemo2"), (Some("--legacy"), "legacy")] {
+        let mut rx = receiver(&server, &inbox, &["--omemo", "--require-encryption"]);
+        let mut extra = vec!["--encrypt"];
+        extra.extend(flag);
+        let out = send(&server, &secret, &extra);
+        assert!(
+            out.status.success(),
+            "jingle-send --encrypt ({ns}): {}\nreceiver:\n{}",
+            describe(&out),
+            rx.output()
+        );
+        let sent = sent_line(&out);
+        assert_eq!(sent["encrypted"], ns, "{sent}");
+        assert_eq!(sent["wire_bytes"], (1 << 20) + 16, "{sent}");
+        assert_eq!(sent["sha256"], secret_sha.as_str());
+        let offer = rx.expect("offer", Duration::from_secs(30));
+        assert_eq!(offer["encrypted"], ns);
+        let got = rx.expect("received", Duration::from_secs(30));
+        assert!(rx.wait(Duration::from_secs(30)), "{}", rx.output());
+        assert_eq!(got["encrypted"], ns);
+        assert_eq!(got["sha256"], secret_sha.as_str());
+        assert_eq!(got["hash"], "sha-256");
+        assert_eq!(
+            sha256_of(Path::new(got["path"].as_str().unwrap())),
+            secret_sha
+        );
+    }
+    assert_eq!(
+        files_in(&inbox),
+        [
+            "photo album.bin",
+            "secret (1).bin",
+            "secret.bin",
+            "x",
+            "x (1)"
+        ]
+    );
+
+    // 5. An encrypted offer to a receiver without OMEMO, and a plain one to a receiver requiring
+    //    encryption: both refused, both senders fail saying so.
+    let mut rx = receiver(&server, &inbox, &[]);
+    let out = send(&server, &secret, &["--encrypt", "--accept-timeout", "60"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("security"),
+        "{}\nreceiver:\n{}\nserver:\n{}",
+        describe(&out),
+        rx.output(),
+        server.log_tail(40)
+    );
+    let refused = rx.expect("rejected", Duration::from_secs(30));
+    assert!(
+        refused["reason"].as_str().unwrap().contains("--omemo"),
+        "{refused}"
+    );
+    assert!(!rx.wait(Duration::from_secs(30)));
+    let mut rx = receiver(&server, &inbox, &["--omemo", "--require-encryption"]);
+    let out = send(&server, &secret, &["--accept-timeout", "60"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    rx.expect("rejected", Duration::from_secs(30));
+    assert!(!rx.wait(Duration::from_secs(30)));
+    assert_eq!(files_in(&inbox).len(), 5);
+
+    // 6. A bare JID is refused by the sender with a clear message.
     let out = Command::new(env!("CARGO_BIN_EXE_jingle-send"))
         .args(["--server", &server.c2s_addr().to_string()])
         .args(["--jid", "alice@localhost", "--password", PW])

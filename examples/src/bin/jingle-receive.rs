@@ -3,7 +3,8 @@
 //! ```text
 //! jingle-receive [--server HOST:PORT --jid JID --password PW] --dir DIR [--once] [--max-size SIZE]
 //!                [--from JID]... [--transport auto|socks5|ibb] [--listen ADDR] [--advertise HOST]...
-//!                [--no-direct] [--no-proxy] [--block-size N] [--json] [--quiet]
+//!                [--no-direct] [--no-proxy] [--block-size N] [--omemo [--store FILE]
+//!                [--require-encryption]] [--json] [--quiet]
 //! ```
 //! The account flags fall back to `$XMPP_SERVER`, `$XMPP_JID` and `$XMPP_PASSWORD`; give the JID a
 //! resource (`me@example.org/files`) so senders know the full JID to offer to. The Jingle features are
@@ -20,6 +21,13 @@
 //! that verified the data, or `unverified` when the sender gave no hash), `{"event": "rejected", "from",
 //! "name", "reason"}`, `{"event": "failed", "from", "name", "error"}`. With `--once`, exits after the
 //! first offer: 0 when its file was stored, 1 otherwise. Up to four transfers run at once.
+//!
+//! With `--omemo` (and `--store FILE` to keep the device in SQLite), the OMEMO device is published in
+//! both namespaces and JET is announced: encrypted offers (XEP-0391 + XEP-0396, OMEMO:2 or legacy) are
+//! decrypted while they arrive, and the tag is checked before the file gets its name (a failed tag
+//! deletes the data). The `offer` and `received` lines then say `"encrypted": "omemo2"` or `"legacy"`,
+//! and `received` the trust in the sender's device. Encrypted offers are refused without `--omemo`,
+//! unencrypted ones with `--require-encryption`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -32,16 +40,19 @@ use jid::BareJid;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
+use xmpp_e2ee::omemo::{OmemoClient, OmemoConfig, SqliteStore};
 use xmpp_jingle::driver::IncomingOffer;
 use xmpp_jingle::ft::FtError;
 use xmpp_jingle::hashes::HashCheck;
+use xmpp_jingle::jet::is_tag_failure;
 use xmpp_jingle::jingle::{Reason, ReasonCondition};
 use xmpp_social::client::XmppClient;
 use xmpp_social::Connection;
 use xmpp_social_examples::jingle::{
-    connect_jingle, parse_size, persist_unique, progress_bar, progress_enabled, sanitize_file_name,
-    sha256_hex, transport_name, AccountArgs, ReceiveWriter, TransferArgs,
+    close_jingle, connect_jingle, parse_size, persist_unique, progress_bar, progress_enabled,
+    sanitize_file_name, sha256_hex, transport_name, AccountArgs, ReceiveWriter, TransferArgs,
 };
+use xmpp_social_examples::omemo::{open_store, profile_name};
 use xmpp_social_examples::{parse_jid, run_main};
 
 /// Transfers running at once; further offers wait in the driver's queue.
@@ -66,6 +77,16 @@ struct Cli {
     from: Vec<String>,
     #[command(flatten)]
     transfer: TransferArgs,
+    /// Set up OMEMO, so encrypted offers (JET, XEP-0391 with OMEMO key transport, both namespaces) are
+    /// decrypted. Without it, encrypted offers are refused.
+    #[arg(long)]
+    omemo: bool,
+    /// SQLite file keeping the OMEMO device between runs (default: in memory, a new device each run).
+    #[arg(long, requires = "omemo")]
+    store: Option<PathBuf>,
+    /// Refuse offers that are not encrypted.
+    #[arg(long, requires = "omemo")]
+    require_encryption: bool,
     /// One JSON object per line instead of text.
     #[arg(long)]
     json: bool,
@@ -81,6 +102,8 @@ struct Opts {
     from: Option<HashSet<BareJid>>,
     json: bool,
     bars: Option<MultiProgress>,
+    omemo: Option<OmemoClient<XmppClient, SqliteStore>>,
+    require_encryption: bool,
 }
 
 impl Opts {
@@ -110,6 +133,8 @@ async fn reject(
     why: &str,
 ) -> bool {
     let from = offer.peer().to_string();
+    let mut reason = reason;
+    reason.text.get_or_insert_with(|| why.to_owned());
     offer.reject(reason).await;
     opts.emit(
         json!({"event": "rejected", "from": from, "name": name, "reason": why}),
@@ -119,7 +144,7 @@ async fn reject(
 }
 
 /// Handles one offer; `true` when a file was stored.
-async fn receive(offer: IncomingOffer<XmppClient>, opts: Arc<Opts>) -> bool {
+async fn receive(mut offer: IncomingOffer<XmppClient>, opts: Arc<Opts>) -> bool {
     let from = offer.peer().clone();
     if offer.is_request() {
         let reason = Reason::new(ReasonCondition::Decline);
@@ -163,9 +188,32 @@ async fn receive(offer: IncomingOffer<XmppClient>, opts: Arc<Opts>) -> bool {
         Some(size) => size,
         None => opts.max_size,
     };
+    // XEP-0391: an encrypted offer is never accepted unencrypted.
+    let security_error = Reason::new(ReasonCondition::SecurityError);
+    let opened = match (offer.security().is_some(), &opts.omemo) {
+        (false, _) if opts.require_encryption => {
+            let why = "not encrypted (--require-encryption)";
+            return reject(&opts, offer, &offered, security_error, why).await;
+        }
+        (false, _) => None,
+        (true, None) => {
+            let why = "encrypted (JET), but OMEMO is off (run with --omemo)";
+            return reject(&opts, offer, &offered, security_error, why).await;
+        }
+        (true, Some(omemo)) => match offer.open_jet(omemo).await {
+            Ok(o) => o,
+            Err(e) => {
+                let why = format!("cannot open the encrypted offer: {e}");
+                return reject(&opts, offer, &offered, security_error, &why).await;
+            }
+        },
+    };
+    let encrypted = opened.as_ref().map(|o| profile_name(o.profile));
+    let trust = opened.as_ref().map(|o| format!("{:?}", o.trust));
     let name = sanitize_file_name(file.name.as_deref());
     opts.emit(
-        json!({"event": "offer", "from": from.to_string(), "name": offered, "size": file.size}),
+        json!({"event": "offer", "from": from.to_string(), "name": offered, "size": file.size,
+               "encrypted": encrypted}),
         format!(
             "offer {offered:?} from {from}{}",
             file.size
@@ -206,6 +254,11 @@ async fn receive(offer: IncomingOffer<XmppClient>, opts: Arc<Opts>) -> bool {
     bar.finish_and_clear();
     let outcome = match result {
         Ok(o) => o,
+        Err(e) if is_tag_failure(&e) => {
+            return fail(format!(
+                "{e}: the data was not authentic (JET tag mismatch) and is deleted"
+            ))
+        }
         Err(e) => return fail(e.to_string()),
     };
     if let Err(e) = writer.flush().await {
@@ -234,10 +287,16 @@ async fn receive(offer: IncomingOffer<XmppClient>, opts: Arc<Opts>) -> bool {
             "sha256": sha256,
             "hash": hash,
             "transport": transport,
+            "encrypted": encrypted,
+            "trust": trust,
         }),
         format!(
-            "received {}: {bytes} bytes from {from} over {transport}, sha-256 {sha256} ({})",
+            "received {}: {bytes} bytes from {from} over {transport}{}, sha-256 {sha256} ({})",
             path.display(),
+            match (encrypted, &trust) {
+                (Some(e), Some(t)) => format!(" encrypted (JET, {e}, sender's device {t})"),
+                _ => String::new(),
+            },
             if hash == "unverified" {
                 "unverified: the sender gave no hash".to_owned()
             } else {
@@ -262,15 +321,34 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let bars = progress_enabled(cli.quiet)
         .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+    let store = match cli.omemo {
+        true => Some(open_store(cli.store.as_deref())?),
+        false => None,
+    };
+    let args = cli.account.resolve()?;
+    let jingle = connect_jingle(&args, cli.transfer.driver_config(), cli.omemo).await?;
+    let omemo = match store {
+        Some(store) => {
+            let omemo =
+                OmemoClient::new(jingle.connection().clone(), store, OmemoConfig::default())
+                    .map_err(|e| format!("cannot open the OMEMO device: {e}"))?;
+            omemo
+                .publish()
+                .await
+                .map_err(|e| format!("cannot publish the OMEMO device: {e}"))?;
+            Some(omemo)
+        }
+        None => None,
+    };
     let opts = Arc::new(Opts {
         dir,
         max_size: cli.max_size,
         from,
         json: cli.json,
         bars,
+        omemo,
+        require_encryption: cli.require_encryption,
     });
-    let args = cli.account.resolve()?;
-    let jingle = connect_jingle(&args, cli.transfer.driver_config()).await?;
     let me = jingle.connection().jid().to_string();
     opts.emit(
         json!({"event": "ready", "jid": me}),
@@ -303,7 +381,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     // Transfers still running are cut (their temporary files are deleted).
     tasks.shutdown().await;
-    let _ = jingle.connection().clone().close().await;
+    close_jingle(&jingle).await;
     result
 }
 

@@ -399,8 +399,11 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
 
     async fn terminate(&self, peer: &Jid, sid: &str, reason: Reason) {
         let (p, s) = (peer.clone(), sid.to_owned());
+        // Wait for the peer's answer (bounded by `iq_timeout`): an application that exits right after
+        // `reject` or a finished transfer must not lose the session-terminate, or the peer waits out
+        // its accept timeout.
         let _ = self
-            .run(sid, None, false, move |m, now| {
+            .run(sid, None, true, move |m, now| {
                 m.terminate(&p, &s, reason, now)
             })
             .await;

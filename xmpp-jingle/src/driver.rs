@@ -69,19 +69,18 @@ use stage::{BoxRead, BoxWrite, Stage};
 
 /// IQ payload namespaces the connection must forward to this driver.
 pub const IQ_NAMESPACES: [&str; 2] = [NS_JINGLE, NS_IBB];
-/// Features to announce in disco#info.
-#[cfg(not(feature = "jet"))]
-pub const FEATURES: [&str; 6] = [NS_JINGLE, NS_FT, NS_JINGLE_IBB, NS_IBB, NS_HASHES, NS_S5B];
-/// Disco features of what this driver implements (with feature `jet`: XEP-0391 and XEP-0396 too).
-#[cfg(feature = "jet")]
-pub const FEATURES: [&str; 8] = [
+/// Disco features of what this driver implements, to announce in disco#info (with feature `jet`:
+/// XEP-0391 and XEP-0396 too). A slice, so its type is the same with and without `jet`.
+pub const FEATURES: &[&str] = &[
     NS_JINGLE,
     NS_FT,
     NS_JINGLE_IBB,
     NS_IBB,
     NS_HASHES,
     NS_S5B,
+    #[cfg(feature = "jet")]
     crate::jet::NS_JET,
+    #[cfg(feature = "jet")]
     crate::jet::NS_JET_OMEMO,
 ];
 
@@ -1556,5 +1555,28 @@ async fn actor<C: Connection + Clone + 'static>(
             // The operation produced no request (nothing to wait for).
             let _ = d.send(Ok(()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `FEATURES` has one type with and without `jet` (it used to be an array whose length changed with
+    /// the feature), lists each namespace once, and has the JET ones exactly when `jet` is on.
+    #[test]
+    fn features_are_a_slice_whatever_the_features() {
+        let features: &'static [&'static str] = FEATURES;
+        let mut sorted = features.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), features.len(), "a namespace listed twice");
+        for ns in [NS_JINGLE, NS_FT, NS_JINGLE_IBB, NS_IBB, NS_HASHES, NS_S5B] {
+            assert!(features.contains(&ns), "{ns} missing");
+        }
+        #[cfg(feature = "jet")]
+        assert_eq!(features.len(), 8);
+        #[cfg(not(feature = "jet"))]
+        assert_eq!(features.len(), 6);
     }
 }

@@ -13,8 +13,8 @@
 //! terminated) gets `item-not-found` + `<unknown-session/>`; simultaneous session-initiates are settled by
 //! the lower session id (then the lower JID), and simultaneous identical actions in a session by the
 //! initiator, with `conflict` + `<tie-break/>` for the loser; session-info payloads nobody registered get
-//! `feature-not-implemented` + `<unsupported-info/>`. A repeated IQ (same id) is answered like the first
-//! time without being processed again.
+//! `feature-not-implemented` + `<unsupported-info/>`. A repeated IQ (same sender and id) is answered like
+//! the first time without being processed again.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -203,7 +203,7 @@ type ContentKey = (Creator, String);
 /// How an incoming action was answered: a result (`None`) or this error.
 type Verdict = Option<(DefinedCondition, Option<JingleErrorCondition>)>;
 
-/// How many answered IQ ids a session remembers to answer repeats the same way.
+/// How many answered IQs (sender and id) a session remembers to answer repeats the same way.
 const RECENT_IDS: usize = 32;
 
 #[derive(Debug)]
@@ -224,8 +224,9 @@ struct Session {
     outstanding: BTreeMap<Action, u32>,
     /// Whether our session-initiate was answered (tie-breaks only apply before).
     initiate_answered: bool,
-    /// IQ ids already answered: the answer was a result (`None`) or this error.
-    recent: VecDeque<(String, Verdict)>,
+    /// IQs already answered, by sender (full JID) and id: the answer was a result (`None`) or this
+    /// error. Ids are only unique per sender, so the sender is part of the key.
+    recent: VecDeque<(Jid, String, Verdict)>,
     accept_deadline: Option<Instant>,
     /// Our session lost a tie-break; the peer's error will end it silently.
     lost_tie: bool,
@@ -648,7 +649,7 @@ impl SessionManager {
         let key = (from.clone(), jingle.sid.clone());
         // A repeated IQ is answered as the first time, without processing it again.
         if let Some(s) = self.sessions.get(&key) {
-            if let Some((_, prev)) = s.recent.iter().find(|(i, _)| i == id) {
+            if let Some((_, _, prev)) = s.recent.iter().find(|(p, i, _)| p == from && i == id) {
                 let answer = match prev {
                     None => result_iq(from, id),
                     Some((c, j)) => error_iq(from, id, c.clone(), *j),
@@ -662,7 +663,8 @@ impl SessionManager {
             if s.recent.len() >= RECENT_IDS {
                 s.recent.pop_front();
             }
-            s.recent.push_back((id.to_owned(), verdict.clone()));
+            s.recent
+                .push_back((from.clone(), id.to_owned(), verdict.clone()));
         }
         let answer = match verdict {
             None => result_iq(from, id),

@@ -328,6 +328,71 @@ fn repeated_iq_is_answered_once_processed_once() {
     );
 }
 
+/// Gives `m` an IQ set from `from` and returns its answer (other outputs are dropped).
+fn answer_from(m: &mut SessionManager, from: &Jid, id: &str, xml: &str, now: Instant) -> Iq {
+    let el: Element = xml.parse().unwrap();
+    m.handle_iq(from, id, &el, now);
+    let mut answer = None;
+    while let Some(o) = m.poll_output() {
+        if let Output::Answer(iq) = o {
+            answer.get_or_insert(iq);
+        }
+    }
+    answer.unwrap()
+}
+
+/// Ids are unique per sender only: two resources of the same account (and two accounts) may use the
+/// same IQ id and session id. A repeat is recognised by sender and id, so the second sender's IQ is
+/// processed, not answered with the first sender's verdict.
+#[test]
+fn repeats_are_recognised_per_sender() {
+    let now = Instant::now();
+    let juliet = jid("juliet@capulet.lit/balcony");
+    let mut m = SessionManager::new(SessionConfig::new(juliet));
+    let orchard = jid("romeo@montague.lit/orchard");
+    let garden = jid("romeo@montague.lit/garden");
+    let initiate = |from: &Jid| {
+        format!(
+            "<jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' initiator='{from}' sid='s1'>\
+             <content creator='initiator' name='ex'><description xmlns='urn:xmpp:example'/>\
+             <transport xmlns='urn:xmpp:jingle:transports:ibb:1' block-size='4096' sid='ib'/></content></jingle>"
+        )
+    };
+    for from in [&orchard, &garden] {
+        let a = answer_from(&mut m, from, "same-id", &initiate(from), now);
+        assert!(matches!(a, Iq::Result { .. }), "{from}: {a:?}");
+    }
+    assert_eq!(m.len(), 2);
+    // From orchard, "i1" is a session-info nobody handles: refused.
+    let unsupported = "<jingle xmlns='urn:xmpp:jingle:1' action='session-info' sid='s1'>\
+        <ringing xmlns='urn:xmpp:example:info'/></jingle>";
+    let a = answer_from(&mut m, &orchard, "i1", unsupported, now);
+    assert_eq!(
+        error_of(&a),
+        Some((
+            "feature-not-implemented".into(),
+            Some(JingleErrorCondition::UnsupportedInfo)
+        ))
+    );
+    // From garden, "i1" is a session-terminate: processed (a result, and the session ends), not
+    // answered with orchard's refusal.
+    let terminate = "<jingle xmlns='urn:xmpp:jingle:1' action='session-terminate' sid='s1'>\
+        <reason><success/></reason></jingle>";
+    let a = answer_from(&mut m, &garden, "i1", terminate, now);
+    assert!(matches!(a, Iq::Result { .. }), "{a:?}");
+    assert_eq!(m.state(&garden, "s1"), None);
+    assert_eq!(m.state(&orchard, "s1"), Some(SessionState::Pending));
+    // Orchard's repeat of "i1" still gets its own first answer.
+    let again = answer_from(&mut m, &orchard, "i1", unsupported, now);
+    assert_eq!(
+        error_of(&again),
+        Some((
+            "feature-not-implemented".into(),
+            Some(JingleErrorCondition::UnsupportedInfo)
+        ))
+    );
+}
+
 #[test]
 fn simultaneous_initiate_lower_sid_wins() {
     let mut net = Net::new();

@@ -10,11 +10,12 @@
 //!
 //! What the XEP says about bad sequences is followed: an action that cannot happen in the session's state
 //! is answered `unexpected-request` + `<out-of-order/>`; a session id that is not live (never seen, or
-//! terminated) gets `item-not-found` + `<unknown-session/>`; simultaneous session-initiates are settled by
-//! the lower session id (then the lower JID), and simultaneous identical actions in a session by the
-//! initiator, with `conflict` + `<tie-break/>` for the loser; session-info payloads nobody registered get
-//! `feature-not-implemented` + `<unsupported-info/>`. A repeated IQ (same sender and id) is answered like
-//! the first time without being processed again.
+//! terminated) gets `item-not-found` + `<unknown-session/>`, and so does a session-initiate that would
+//! start a session that ended recently again (a retransmission: see [`SessionConfig::ended_memory`]);
+//! simultaneous session-initiates are settled by the lower session id (then the lower JID), and
+//! simultaneous identical actions in a session by the initiator, with `conflict` + `<tie-break/>` for the
+//! loser; session-info payloads nobody registered get `feature-not-implemented` + `<unsupported-info/>`.
+//! A repeated IQ (same sender and id) is answered like the first time without being processed again.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -183,10 +184,17 @@ pub struct SessionConfig {
     pub request_timeout: Duration,
     /// The most sessions at once; more session-initiates are refused with `resource-constraint`.
     pub max_sessions: usize,
+    /// How long the id of an ended session stays unusable: a session-initiate with the peer and id of a
+    /// session that ended this recently (a retransmission, or a replay) is refused with `item-not-found`
+    /// and `<unknown-session/>` instead of starting the session again, and
+    /// [`SessionManager::initiate_with_sid`] refuses the id too. At most the last [`RECENTLY_ENDED`]
+    /// ended sessions are remembered.
+    pub ended_memory: Duration,
 }
 
 impl SessionConfig {
-    /// Defaults: file-transfer session-info understood, 5 minutes to accept, 60 s per request, 256 sessions.
+    /// Defaults: file-transfer session-info understood, 5 minutes to accept, 60 s per request, 256 sessions,
+    /// ended session ids remembered for 5 minutes.
     pub fn new(local: Jid) -> Self {
         SessionConfig {
             local,
@@ -194,6 +202,7 @@ impl SessionConfig {
             accept_timeout: Some(Duration::from_secs(300)),
             request_timeout: Duration::from_secs(60),
             max_sessions: 256,
+            ended_memory: Duration::from_secs(300),
         }
     }
 }
@@ -205,6 +214,10 @@ type Verdict = Option<(DefinedCondition, Option<JingleErrorCondition>)>;
 
 /// How many answered IQs (sender and id) a session remembers to answer repeats the same way.
 const RECENT_IDS: usize = 32;
+
+/// How many ended sessions (peer and id) a [`SessionManager`] remembers, to refuse a session-initiate that
+/// would start one of them again (see [`SessionConfig::ended_memory`]).
+pub const RECENTLY_ENDED: usize = 64;
 
 #[derive(Debug)]
 struct Session {
@@ -255,6 +268,8 @@ pub struct SessionManager {
     next_request: u64,
     next_serial: u64,
     out: VecDeque<Output>,
+    /// Sessions that ended (peer, id) and when, oldest first, at most [`RECENTLY_ENDED`].
+    ended: VecDeque<((Jid, String), Instant)>,
 }
 
 fn error_iq(
@@ -315,6 +330,7 @@ impl SessionManager {
             next_request: 0,
             next_serial: 0,
             out: VecDeque::new(),
+            ended: VecDeque::new(),
         }
     }
 
@@ -398,14 +414,34 @@ impl SessionManager {
         });
     }
 
-    fn end(&mut self, peer: &Jid, sid: &str, reason: Option<Reason>, by_peer: bool) {
-        if self
-            .sessions
-            .remove(&(peer.clone(), sid.to_owned()))
-            .is_some()
-        {
+    fn end(&mut self, peer: &Jid, sid: &str, reason: Option<Reason>, by_peer: bool, now: Instant) {
+        let key = (peer.clone(), sid.to_owned());
+        if self.sessions.remove(&key).is_some() {
+            self.remember_ended(key, now);
             self.event(peer, sid, EventKind::Terminated { reason, by_peer });
         }
+    }
+
+    /// Remembers an ended session (bounded by count and age).
+    fn remember_ended(&mut self, key: (Jid, String), now: Instant) {
+        let memory = self.cfg.ended_memory;
+        while self.ended.len() >= RECENTLY_ENDED
+            || self
+                .ended
+                .front()
+                .is_some_and(|(_, at)| now.saturating_duration_since(*at) >= memory)
+        {
+            self.ended.pop_front();
+        }
+        self.ended.retain(|(k, _)| *k != key);
+        self.ended.push_back((key, now));
+    }
+
+    /// Whether the session (peer, id) ended less than [`SessionConfig::ended_memory`] ago.
+    pub fn recently_ended(&self, peer: &Jid, sid: &str, now: Instant) -> bool {
+        self.ended.iter().any(|((p, s), at)| {
+            p == peer && s == sid && now.saturating_duration_since(*at) < self.cfg.ended_memory
+        })
     }
 
     /// Starts a session with `peer` offering `contents` (each needs a description and a transport).
@@ -429,6 +465,10 @@ impl SessionManager {
         }
         if self.sessions.contains_key(&(peer.clone(), sid.clone())) {
             return Err(Error::InvalidState(format!("session {sid} exists")));
+        }
+        if self.recently_ended(&peer, &sid, now) {
+            // The peer would refuse it as a replay of the ended session.
+            return Err(Error::InvalidState(format!("session {sid} just ended")));
         }
         if self.sessions.len() >= self.cfg.max_sessions {
             return Err(Error::InvalidState("too many sessions".into()));
@@ -495,7 +535,7 @@ impl SessionManager {
         let mut j = Jingle::new(Action::SessionTerminate, sid);
         j.reason = Some(reason.clone());
         self.request(peer, j, now);
-        self.end(peer, sid, Some(reason), false);
+        self.end(peer, sid, Some(reason), false, now);
         Ok(())
     }
 
@@ -700,6 +740,15 @@ impl SessionManager {
             let same_sid = match self.sessions.get(&key) {
                 Some(s) if ties(s) => true,
                 Some(_) => return out_of_order,
+                // A retransmitted (or replayed) session-initiate of a session that ended: that session
+                // is no longer live (XEP-0166 "Termination" and "Error Handling": `<unknown-session/>`),
+                // and it must not start again.
+                None if self.recently_ended(from, &sid, now) => {
+                    return Some((
+                        DefinedCondition::ItemNotFound,
+                        Some(JingleErrorCondition::UnknownSession),
+                    ))
+                }
                 None => false,
             };
             if j.contents.is_empty() || j.contents.iter().any(|c| c.description.is_none()) {
@@ -826,7 +875,7 @@ impl SessionManager {
                 None
             }
             Action::SessionTerminate => {
-                self.end(from, &sid, j.reason, true);
+                self.end(from, &sid, j.reason, true, now);
                 None
             }
             Action::SessionInfo => {
@@ -1016,7 +1065,7 @@ impl SessionManager {
                 if req.action == Action::SessionAccept && !unknown {
                     let _ = self.terminate(&req.peer, &req.sid, Reason::new(reason), now);
                 } else {
-                    self.end(&req.peer, &req.sid, Some(Reason::new(reason)), false);
+                    self.end(&req.peer, &req.sid, Some(Reason::new(reason)), false, now);
                 }
             }
             _ => {}
@@ -1191,12 +1240,14 @@ mod tests {
         ma.terminate(&b, "s", Reason::new(ReasonCondition::Cancel), now)
             .unwrap();
         let (_, term) = request(&drain(&mut ma));
-        ma.initiate_with_sid(b.clone(), "s".into(), offer(), now)
-            .unwrap();
-        let (_, init2) = request(&drain(&mut ma));
         mb.handle_iq(&a, "t1", &term, now);
         drain(&mut mb);
-        mb.handle_iq(&a, "i2", &init2, now);
+        // The id of an ended session is refused for a while (a retransmission), then usable again.
+        let later = now + SessionConfig::new(a.clone()).ended_memory;
+        ma.initiate_with_sid(b.clone(), "s".into(), offer(), later)
+            .unwrap();
+        let (_, init2) = request(&drain(&mut ma));
+        mb.handle_iq(&a, "i2", &init2, later);
         let out = drain(&mut mb);
         assert!(out.iter().any(|o| matches!(
             o,
@@ -1206,7 +1257,7 @@ mod tests {
             })
         )));
         // The old session-accept times out now: nothing happens to the new session.
-        mb.handle_response(accept_id, Err(RequestError::Timeout), now);
+        mb.handle_response(accept_id, Err(RequestError::Timeout), later);
         let late = drain(&mut mb);
         assert!(late.is_empty(), "{late:?}");
         assert_eq!(mb.state(&a, "s"), Some(SessionState::Pending));

@@ -393,6 +393,104 @@ fn repeats_are_recognised_per_sender() {
     );
 }
 
+/// A session-initiate of `sid` from side 0, as side 0 would send it.
+fn initiate_xml(net: &Net, sid: &str) -> String {
+    let mut j = Jingle::new(Action::SessionInitiate, sid);
+    j.initiator = Some(net.jid(0));
+    j.contents = vec![file_content("a-file-offer")];
+    String::from(&j.to_element())
+}
+
+/// A retransmitted session-initiate of a session that ended (whichever side ended it) does not start it
+/// again: `item-not-found` + `<unknown-session/>`, no event. A new session from the same peer (fresh id)
+/// works; the id is usable again once `ended_memory` passed, or once 64 later sessions ended.
+#[test]
+fn retransmitted_initiate_of_an_ended_session_is_refused() {
+    let mut net = Net::new();
+    let unknown = Some((
+        "item-not-found".to_owned(),
+        Some(JingleErrorCondition::UnknownSession),
+    ));
+    for ender in [0, 1] {
+        let sid = active(&mut net);
+        let peer = net.jid(1 - ender);
+        net.p[ender]
+            .m
+            .terminate(&peer, &sid, Reason::new(ReasonCondition::Success), net.now)
+            .unwrap();
+        net.pump();
+        net.take_events(0);
+        net.take_events(1);
+        assert!(net.p[1].m.is_empty() && net.p[0].m.is_empty());
+        let xml = initiate_xml(&net, &sid);
+        let a = net.inject(1, &format!("retransmit-{ender}"), &xml);
+        assert_eq!(error_of(&a), unknown, "ended by {ender}");
+        assert!(net.take_events(1).is_empty());
+        assert!(net.p[1].m.is_empty());
+        assert!(net.p[1].m.recently_ended(&net.jid(0), &sid, net.now));
+        // Our own side refuses to reuse the id too.
+        let juliet = net.jid(1);
+        assert!(net.p[0]
+            .m
+            .initiate_with_sid(juliet, sid.clone(), vec![file_content("f")], net.now)
+            .is_err());
+        assert!(net.p[0].m.poll_output().is_none());
+    }
+    // A fresh session id from the same peer is a new session.
+    let sid = active(&mut net);
+    assert_eq!(
+        net.p[1].m.state(&net.jid(0), &sid),
+        Some(SessionState::Active)
+    );
+    let romeo = net.jid(0);
+    net.p[1]
+        .m
+        .terminate(&romeo, &sid, Reason::new(ReasonCondition::Success), net.now)
+        .unwrap();
+    net.pump();
+    net.take_events(0);
+    net.take_events(1);
+
+    // After `ended_memory`, the id may start a session again.
+    let memory = SessionConfig::new(net.jid(1)).ended_memory;
+    let xml = initiate_xml(&net, &sid);
+    net.now += memory - Duration::from_secs(1);
+    assert_eq!(error_of(&net.inject(1, "late-1", &xml)), unknown);
+    net.now += Duration::from_secs(1);
+    assert!(matches!(net.inject(1, "late-2", &xml), Iq::Result { .. }));
+    assert!(matches!(
+        net.take_events(1)[..],
+        [EventKind::Incoming { .. }]
+    ));
+    net.p[1]
+        .m
+        .terminate(&romeo, &sid, Reason::new(ReasonCondition::Decline), net.now)
+        .unwrap();
+    net.pump();
+
+    // The memory is bounded: 64 later ended sessions push the first out.
+    for i in 0..64 {
+        let x = initiate_xml(&net, &format!("filler-{i}"));
+        assert!(matches!(
+            net.inject(1, &format!("f-{i}"), &x),
+            Iq::Result { .. }
+        ));
+        net.p[1]
+            .m
+            .terminate(
+                &romeo,
+                &format!("filler-{i}"),
+                Reason::new(ReasonCondition::Decline),
+                net.now,
+            )
+            .unwrap();
+        while net.p[1].m.poll_output().is_some() {}
+    }
+    assert!(!net.p[1].m.recently_ended(&romeo, &sid, net.now));
+    assert!(net.p[1].m.recently_ended(&romeo, "filler-63", net.now));
+    assert!(matches!(net.inject(1, "again", &xml), Iq::Result { .. }));
+}
+
 #[test]
 fn simultaneous_initiate_lower_sid_wins() {
     let mut net = Net::new();

@@ -11,6 +11,8 @@
 pub mod aesgcm;
 pub mod error;
 pub mod gcm;
+#[cfg(all(feature = "simd-gcm", target_arch = "x86_64"))]
+mod gcm_x86;
 pub mod sfs;
 #[cfg(feature = "http-upload")]
 pub mod upload;

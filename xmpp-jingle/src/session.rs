@@ -754,26 +754,32 @@ impl SessionManager {
             if j.contents.is_empty() || j.contents.iter().any(|c| c.description.is_none()) {
                 return bad_request;
             }
-            let ours: Option<String> = if same_sid {
-                Some(sid.clone())
-            } else {
-                self.sessions
-                    .iter()
-                    .find(|((p, _), s)| p == from && ties(s))
-                    .map(|((_, sid), _)| sid.clone())
+            // Every pending initiate of ours that ties with theirs, in session id order (so the outcome
+            // never depends on the order of a hash map). The same session id ties too (`same_sid`).
+            let mut ours: Vec<String> = self
+                .sessions
+                .iter()
+                .filter(|((p, _), s)| p == from && ties(s))
+                .map(|((_, sid), _)| sid.clone())
+                .collect();
+            ours.sort_unstable();
+            debug_assert!(!same_sid || ours.contains(&sid));
+            // XEP-0166 §7.2.16 pairwise: the lower session id overrules (i;octet), then the lower JID.
+            let local = self.cfg.local.to_string();
+            let beats_theirs = |our_sid: &String| match our_sid.as_bytes().cmp(sid.as_bytes()) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Greater => false,
+                std::cmp::Ordering::Equal => local < from.to_string(),
             };
-            if let Some(our_sid) = ours {
-                let theirs_wins = match j.sid.as_bytes().cmp(our_sid.as_bytes()) {
-                    std::cmp::Ordering::Less => true,
-                    std::cmp::Ordering::Greater => false,
-                    std::cmp::Ordering::Equal => from.to_string() < self.cfg.local.to_string(),
-                };
-                if !theirs_wins {
-                    return Some((
-                        DefinedCondition::Conflict,
-                        Some(JingleErrorCondition::TieBreak),
-                    ));
-                }
+            if ours.iter().any(beats_theirs) {
+                // One of ours overrules theirs: the peer gives way (its own check agrees).
+                return Some((
+                    DefinedCondition::Conflict,
+                    Some(JingleErrorCondition::TieBreak),
+                ));
+            }
+            // Theirs overrules each of ours (the peer refuses all of them): drop them, lowest id first.
+            for our_sid in ours {
                 if let Some(s) = self.sessions.get_mut(&(from.clone(), our_sid.clone())) {
                     s.lost_tie = true;
                 }
@@ -782,7 +788,7 @@ impl SessionManager {
                     from,
                     &our_sid,
                     EventKind::TieBreakLost {
-                        winner: j.sid.clone(),
+                        winner: sid.clone(),
                     },
                 );
             }
@@ -1091,23 +1097,29 @@ impl SessionManager {
         for id in due {
             self.handle_response(id, Err(RequestError::Timeout), now);
         }
-        let expired: Vec<(Jid, String)> = self
+        let mut expired: Vec<(Jid, String)> = self
             .sessions
             .iter()
             .filter(|(_, s)| s.accept_deadline.is_some_and(|d| d <= now))
             .map(|(k, _)| k.clone())
             .collect();
+        // In a stable order (session id, then peer), not the hash map's.
+        expired.sort_unstable_by(|(pa, sa), (pb, sb)| {
+            sa.cmp(sb).then_with(|| pa.to_string().cmp(&pb.to_string()))
+        });
         for (peer, sid) in expired {
             let _ = self.terminate(&peer, &sid, Reason::new(ReasonCondition::Timeout), now);
         }
     }
 
-    /// The peer of a session (for drivers that only know the sid).
+    /// The peer of a session (for drivers that only know the sid). When several peers use the same
+    /// sid, the lowest JID (as a string) is returned, so the answer does not depend on a hash map's order.
     pub fn peer_of(&self, sid: &str) -> Option<Jid> {
         self.sessions
             .iter()
-            .find(|((_, s), _)| s == sid)
+            .filter(|((_, s), _)| s == sid)
             .map(|(_, s)| s.peer.clone())
+            .min_by_key(|p| p.to_string())
     }
 }
 

@@ -530,6 +530,65 @@ fn simultaneous_initiate_lower_sid_wins() {
     assert_eq!(net.p[1].m.state(&j0, "bbbb"), None);
 }
 
+/// Several pending initiates of ours to the same peer tie with the peer's: the outcome follows the
+/// session ids (each pair by the XEP's rule), never the order of a hash map. One of ours lower than theirs
+/// overrules it; when theirs is lower than all of ours, all of ours give way, lowest id first.
+#[test]
+fn tie_break_with_several_pending_initiates_is_deterministic() {
+    for round in 0..16 {
+        let mut net = Net::new();
+        let romeo = net.jid(0);
+        // Juliet's pending initiates to romeo (never delivered), created in a varying order.
+        let mut sids = vec!["mmmm", "pppp", "kkkk"];
+        sids.rotate_left(round % 3);
+        if round % 2 == 1 {
+            sids.reverse();
+        }
+        for sid in &sids {
+            net.p[1]
+                .m
+                .initiate_with_sid(
+                    romeo.clone(),
+                    (*sid).into(),
+                    vec![file_content("f")],
+                    net.now,
+                )
+                .unwrap();
+        }
+        while net.p[1].m.poll_output().is_some() {}
+        // Romeo's "nnnn" is higher than "kkkk" and "mmmm": refused, nothing of juliet's moves (a
+        // walk that met "pppp" first used to drop it and accept "nnnn").
+        let a = net.inject(1, "n", &initiate_xml(&net, "nnnn"));
+        assert_eq!(
+            error_of(&a),
+            Some(("conflict".into(), Some(JingleErrorCondition::TieBreak))),
+            "round {round}"
+        );
+        assert!(net.take_events(1).is_empty(), "round {round}");
+        assert_eq!(net.p[1].m.len(), 3);
+        // Romeo's "aaaa" is lower than all: every one of juliet's gives way, in id order, then
+        // romeo's arrives.
+        let a = net.inject(1, "a", &initiate_xml(&net, "aaaa"));
+        assert!(matches!(a, Iq::Result { .. }), "round {round}: {a:?}");
+        let lost = |sid: &str| Event {
+            sid: sid.into(),
+            peer: romeo.clone(),
+            kind: EventKind::TieBreakLost {
+                winner: "aaaa".into(),
+            },
+        };
+        let events: Vec<Event> = net.p[1].events.drain(..).collect();
+        assert_eq!(events.len(), 4, "round {round}: {events:?}");
+        assert_eq!(events[..3], [lost("kkkk"), lost("mmmm"), lost("pppp")]);
+        assert!(matches!(events[3].kind, EventKind::Incoming { .. }));
+        assert_eq!(net.p[1].m.len(), 1);
+        assert_eq!(
+            net.p[1].m.state(&romeo, "aaaa"),
+            Some(SessionState::Pending)
+        );
+    }
+}
+
 #[test]
 fn simultaneous_content_add_initiator_wins() {
     let mut net = Net::new();

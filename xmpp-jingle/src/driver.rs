@@ -999,46 +999,69 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
             .await
     }
 
-    /// Answers a file request: accepts it, describing the file we send as `file` (size, name...), and
-    /// sends `reader` over the bytestream negotiated with the requester.
-    pub async fn serve<R>(mut self, file: File, reader: &mut R) -> Result<SendOutcome>
-    where
-        R: AsyncRead + AsyncSeek + Unpin + Send,
-    {
+    /// Answers the offered transport (by policy; `receiving`: we get the bytes), sends session-accept
+    /// with `description` and that answer, and runs the negotiation until a bytestream is usable. A
+    /// transport we cannot answer ends the session with `unsupported-transports`.
+    async fn accept_and_establish(
+        &mut self,
+        description: Description,
+        receiving: bool,
+    ) -> Result<Link<C>> {
         let answered = self
             .client
-            .answer_transport(&self.peer, &self.sid, Some(&self.content), false)
+            .answer_transport(&self.peer, &self.sid, Some(&self.content), receiving)
             .await;
         let (transport, pending) = match answered {
             Ok(a) => a,
             Err(e) => {
-                self.reject(Reason::new(ReasonCondition::UnsupportedTransports))
+                self.client
+                    .terminate(
+                        &self.peer,
+                        &self.sid,
+                        Reason::new(ReasonCondition::UnsupportedTransports),
+                    )
                     .await;
                 return Err(e);
             }
         };
-        let range = self
-            .file()
-            .and_then(|f| f.range.clone())
-            .unwrap_or_default();
         let mut content = self.content.clone();
-        content.description = Some(Description::File(FileDescription { file: file.clone() }));
+        content.description = Some(description);
         content.transport = Some(transport);
         self.send_accept(content).await?;
         let key = self.content.key();
         let client = self.client.clone();
-        let link = client
+        client
             .establish(
                 &self.peer,
                 &self.sid,
                 &key,
                 pending,
                 false,
-                false,
+                receiving,
                 None,
                 &mut self.events,
             )
+            .await
+    }
+
+    /// Answers a file request: accepts it, describing the file we send as `file` (size, name...), and
+    /// sends `reader` over the bytestream negotiated with the requester.
+    pub async fn serve<R>(mut self, file: File, reader: &mut R) -> Result<SendOutcome>
+    where
+        R: AsyncRead + AsyncSeek + Unpin + Send,
+    {
+        let range = self
+            .file()
+            .and_then(|f| f.range.clone())
+            .unwrap_or_default();
+        let link = self
+            .accept_and_establish(
+                Description::File(FileDescription { file: file.clone() }),
+                false,
+            )
             .await?;
+        let key = self.content.key();
+        let client = self.client.clone();
         let stage = stage::or_identity(&self.stage);
         client
             .send_data(
@@ -1081,44 +1104,22 @@ impl<C: Connection + Clone + 'static> IncomingOffer<C> {
                 .await;
             return Err(Error::InvalidState("not a file offer".into()));
         };
-        let answered = self
-            .client
-            .answer_transport(&self.peer, &self.sid, Some(&self.content), true)
-            .await;
-        let (transport, pending) = match answered {
-            Ok(a) => a,
-            Err(e) => {
-                self.reject(Reason::new(ReasonCondition::UnsupportedTransports))
-                    .await;
-                return Err(e);
-            }
-        };
         let mut accepted_file = file.clone();
         accepted_file.range = Some(Range {
             offset,
             length: None,
             hashes: Vec::new(),
         });
-        let mut content = self.content.clone();
-        content.description = Some(Description::File(FileDescription {
-            file: accepted_file,
-        }));
-        content.transport = Some(transport);
-        self.send_accept(content).await?;
-        let key = self.content.key();
-        let client = self.client.clone();
-        let link = client
-            .establish(
-                &self.peer,
-                &self.sid,
-                &key,
-                pending,
-                false,
+        let link = self
+            .accept_and_establish(
+                Description::File(FileDescription {
+                    file: accepted_file,
+                }),
                 true,
-                None,
-                &mut self.events,
             )
             .await?;
+        let key = self.content.key();
+        let client = self.client.clone();
         let stage = stage::or_identity(&self.stage);
         receive_data(
             &client,

@@ -6,57 +6,30 @@
 //! small because every IQ round trip through `XmppClient` costs ~45 ms on loopback (see the crate README).
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
+mod support;
+
 use std::io::Cursor;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use tokio::io::AsyncWrite;
-use xmpp_jingle::driver::{DriverConfig, JingleClient, TransportPolicy, IQ_NAMESPACES};
+use xmpp_jingle::driver::{DriverConfig, JingleClient, TransportPolicy};
 use xmpp_jingle::ft::File;
 use xmpp_jingle::hashes::{HashCheck, StreamHasher};
-use xmpp_jingle::Error;
 use xmpp_social::client::XmppClient;
 use xmpp_social::Connection;
-use xmpp_testkit::{Server, ServerKind};
+use xmpp_testkit::{ProsodyNetwork, Server};
 
-const PW: &str = "secret-pw";
-
-async fn start() -> Server {
-    tokio::task::spawn_blocking(|| {
-        let server = Server::start(ServerKind::Prosody, &[("alice", PW), ("bob", PW)])
-            .unwrap_or_else(|e| panic!("Prosody did not start: {e}"));
-        server
-    })
-    .await
-    .unwrap()
-}
-
+/// A client taking only in-band bytestreams.
 async fn client(server: &Server, user: &str) -> JingleClient<XmppClient> {
-    let jid = format!("{user}@{}/jingle", server.domain());
-    let conn = XmppClient::connect_plaintext_loopback(&jid, PW, server.c2s_addr())
-        .await
-        .unwrap_or_else(|e| panic!("{jid} could not log in: {e}\n{}", server.log_tail(30)));
-    for ns in IQ_NAMESPACES {
-        conn.handle_iq_namespace(ns);
-    }
     let cfg = DriverConfig {
         transports: TransportPolicy::IbbOnly,
         ..DriverConfig::default()
     };
-    JingleClient::new(conn, cfg)
+    support::client(server, user, "jingle", cfg).await
 }
 
+/// `len` pseudo-random bytes.
 fn data(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+    support::data(len, 0x9e37_79b9_7f4a_7c15, 0)
 }
 
 fn sha256(bytes: &[u8]) -> Vec<xmpp_jingle::hashes::Hash> {
@@ -65,35 +38,9 @@ fn sha256(bytes: &[u8]) -> Vec<xmpp_jingle::hashes::Hash> {
     h.finish()
 }
 
-/// A writer that fails after `limit` bytes, as a full disk or a dropped connection would.
-struct FailAfter {
-    buf: Vec<u8>,
-    limit: usize,
-}
-
-impl AsyncWrite for FailAfter {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        b: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if self.buf.len() + b.len() > self.limit {
-            return Poll::Ready(Err(std::io::Error::other("disk full")));
-        }
-        self.buf.extend_from_slice(b);
-        Poll::Ready(Ok(b.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_by_ibb_through_prosody_and_resume() {
-    let server = start().await;
+    let server = support::start(ProsodyNetwork::Select).await;
     let alice = client(&server, "alice").await;
     let bob = client(&server, "bob").await;
     let bob_jid = bob.connection().jid();
@@ -143,59 +90,7 @@ async fn file_by_ibb_through_prosody_and_resume() {
     // 2. Interrupted after ~200 KiB (the receiver's disk "fills up"), then resumed with a range.
     let small = data(600 * 1024 + 123);
     let cut = 200 * 1024 + 7;
-    let receiver = tokio::spawn({
-        let bob = bob.clone();
-        async move {
-            let offer = bob.next_offer().await.unwrap();
-            let mut w = FailAfter {
-                buf: Vec::new(),
-                limit: cut,
-            };
-            let r = offer.accept(&mut w).await;
-            (r, w.buf)
-        }
-    });
-    let first = alice
-        .send_file(
-            bob_jid.clone(),
-            File::named("resume.bin", small.len() as u64),
-            &mut Cursor::new(small.clone()),
-        )
-        .await;
-    assert!(first.is_err(), "the interrupted send reported success");
-    let (r, partial) = receiver.await.unwrap();
-    assert!(matches!(r, Err(Error::Io(_))), "{r:?}");
-    assert!(!partial.is_empty() && partial.len() <= cut);
-    assert_eq!(partial[..], small[..partial.len()]);
-
-    let offset = partial.len() as u64;
-    let receiver = tokio::spawn({
-        let bob = bob.clone();
-        async move {
-            let offer = bob.next_offer().await.unwrap();
-            let mut prefix = StreamHasher::new();
-            prefix.update(&partial);
-            let mut rest = Vec::new();
-            let outcome = offer.accept_from(&mut rest, offset, prefix).await.unwrap();
-            let mut whole = partial;
-            whole.extend_from_slice(&rest);
-            (outcome, whole)
-        }
-    });
-    let sent = alice
-        .send_file(
-            bob_jid.clone(),
-            File::named("resume.bin", small.len() as u64),
-            &mut Cursor::new(small.clone()),
-        )
-        .await
-        .unwrap();
-    let (outcome, whole) = receiver.await.unwrap();
-    assert_eq!(sent.offset, offset);
-    assert_eq!(sent.bytes_sent, small.len() as u64 - offset);
-    assert_eq!(outcome.bytes_received, small.len() as u64 - offset);
-    assert_eq!(outcome.check, HashCheck::Verified("sha-256".into()));
-    assert!(whole == small, "resumed file differs");
+    support::interrupted_and_resumed(&alice, &bob, &small, cut, "resume.bin").await;
 
     // 3. A file request (pull): bob asks alice for a file by its hash; alice serves it.
     let wanted = data(100 * 1024 + 5);

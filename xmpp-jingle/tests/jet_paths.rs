@@ -23,119 +23,15 @@ mod support;
 use std::path::Path;
 use std::time::Instant;
 
-use support::{mib_s, DropAfter, PW};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use xmpp_e2ee::omemo::{MemoryStore, OmemoClient, OmemoConfig, Profile, TrustLevel};
-use xmpp_jingle::driver::{
-    DriverConfig, JingleClient, SendOptions, TransportMethod, IQ_NAMESPACES,
-};
-use xmpp_jingle::ft::File;
-use xmpp_jingle::hashes::{HashCheck, StreamHasher};
-use xmpp_jingle::jet::{self, JetCipher};
+use support::{encrypted_transfer, mib_s, peer, seal_file_key, send_sealed, DropAfter, Peer};
+use tokio::io::AsyncWriteExt;
+use xmpp_e2ee::omemo::Profile;
+use xmpp_jingle::driver::TransportMethod;
+use xmpp_jingle::hashes::HashCheck;
+use xmpp_jingle::jet;
 use xmpp_jingle::Error;
-use xmpp_social::client::XmppClient;
 use xmpp_social::Connection;
-use xmpp_testkit::{ProsodyNetwork, Server};
-
-type Omemo = OmemoClient<XmppClient, MemoryStore>;
-
-struct Peer {
-    jingle: JingleClient<XmppClient>,
-    omemo: Omemo,
-}
-
-async fn peer(server: &Server, user: &str, cfg: DriverConfig) -> Peer {
-    let jid = format!("{user}@{}/jet-paths", server.domain());
-    let conn = XmppClient::connect_plaintext_loopback(&jid, PW, server.c2s_addr())
-        .await
-        .unwrap_or_else(|e| panic!("{jid} could not log in: {e}\n{}", server.log_tail(30)));
-    for ns in IQ_NAMESPACES {
-        conn.handle_iq_namespace(ns);
-    }
-    let omemo = OmemoClient::new(conn.clone(), MemoryStore::new(), OmemoConfig::default()).unwrap();
-    omemo.publish().await.unwrap();
-    Peer {
-        jingle: JingleClient::new(conn, cfg),
-        omemo,
-    }
-}
-
-/// Alice seals a new key for Bob in `profile` and sends the file at `src`; Bob checks and opens the
-/// `<security/>` and accepts into `dst`; the received file must hash to `want`.
-#[allow(clippy::too_many_arguments)]
-async fn encrypted_transfer(
-    alice: &Peer,
-    bob: &Peer,
-    profile: Profile,
-    src: &Path,
-    len: u64,
-    want: &str,
-    dst: &Path,
-    label: &str,
-) -> TransportMethod {
-    let bob_jid = bob.jingle.connection().jid();
-    let receiving = tokio::spawn({
-        let jingle = bob.jingle.clone();
-        let omemo = bob.omemo.clone();
-        let dst = dst.to_owned();
-        async move {
-            let mut offer = jingle.next_offer().await.unwrap();
-            let security = offer.security().expect("an encrypted offer").unwrap();
-            assert_eq!(security.profile().unwrap(), profile);
-            assert_eq!(security.cipher().unwrap(), JetCipher::Aes128Gcm);
-            let opened = offer.open_jet(&omemo).await.unwrap().unwrap();
-            assert_eq!(opened.profile, profile);
-            assert_eq!(opened.trust, TrustLevel::BlindTrusted);
-            let mut out = tokio::fs::File::create(&dst).await.unwrap();
-            let got = offer.accept(&mut out).await.unwrap();
-            out.flush().await.unwrap();
-            got
-        }
-    });
-    let started = Instant::now();
-    let sealed = jet::seal(
-        &alice.omemo,
-        profile,
-        &bob_jid.to_bare(),
-        Some(jet::FILE_CONTENT_NAME),
-    )
-    .await
-    .unwrap();
-    let mut reader = tokio::fs::File::open(src).await.unwrap();
-    let sent = alice
-        .jingle
-        .send_file_with(
-            bob_jid,
-            File::named("secret.bin", len),
-            &mut reader,
-            SendOptions::default().with_jet(&sealed),
-        )
-        .await
-        .unwrap();
-    let got = receiving.await.unwrap();
-    let took = started.elapsed();
-    println!(
-        "{label}: {:.1} MiB with JET ({profile:?}) over {:?} in {:.1} s: {:.2} MiB/s",
-        len as f64 / 1048576.0,
-        sent.transport,
-        took.as_secs_f64(),
-        mib_s(len, took)
-    );
-    assert_eq!(sent.transport, got.transport);
-    assert_eq!(sent.bytes_sent, len);
-    assert_eq!(sent.wire_bytes, len + 16);
-    assert_eq!(got.bytes_received, len);
-    assert_eq!(got.wire_bytes, len + 16);
-    assert_eq!(got.check, HashCheck::Verified("sha-256".into()));
-    let (hash, n) = support::sha256_of(dst).await;
-    assert_eq!(n, len);
-    assert_eq!(
-        hash, want,
-        "{label} ({profile:?}): the received file differs"
-    );
-    tokio::fs::remove_file(dst).await.unwrap();
-    sent.transport
-}
+use xmpp_testkit::ProsodyNetwork;
 
 /// Bob drops an encrypted transfer at about half; Alice then offers the file again with a new key and
 /// Bob accepts it from what he kept (a range): only the rest travels, encrypted on its own.
@@ -159,33 +55,14 @@ async fn dropped_and_resumed(
         async move {
             let mut offer = jingle.next_offer().await.unwrap();
             offer.open_jet(&omemo).await.unwrap().unwrap();
-            let mut out = DropAfter {
-                inner: tokio::fs::File::create(&dst).await.unwrap(),
-                written: 0,
-                limit: cut,
-            };
+            let mut out = DropAfter::create(&dst, cut).await;
             let r = offer.accept(&mut out).await;
             out.inner.flush().await.unwrap();
             r
         }
     });
-    let sealed = jet::seal(
-        &alice.omemo,
-        profile,
-        &bob_jid.to_bare(),
-        Some(jet::FILE_CONTENT_NAME),
-    )
-    .await
-    .unwrap();
-    let first = alice
-        .jingle
-        .send_file_with(
-            bob_jid.clone(),
-            File::named("secret.bin", len),
-            &mut tokio::fs::File::open(src).await.unwrap(),
-            SendOptions::default().with_jet(&sealed),
-        )
-        .await;
+    let sealed = seal_file_key(alice, &bob_jid, profile).await;
+    let first = send_sealed(alice, bob_jid.clone(), src, len, &sealed).await;
     assert!(
         first.is_err(),
         "{profile:?}: the interrupted send reported success"
@@ -206,21 +83,7 @@ async fn dropped_and_resumed(
             let opened = offer.open_jet(&omemo).await.unwrap().unwrap();
             assert_eq!(opened.profile, profile);
             // Hash what is kept (the plaintext written before the drop), then append the rest.
-            let mut prefix = StreamHasher::new();
-            let mut f = tokio::fs::File::open(&dst).await.unwrap();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let k = f.read(&mut buf).await.unwrap();
-                if k == 0 {
-                    break;
-                }
-                prefix.update(&buf[..k]);
-            }
-            let mut out = tokio::fs::OpenOptions::new()
-                .append(true)
-                .open(&dst)
-                .await
-                .unwrap();
+            let (prefix, mut out) = support::resume_writer(&dst).await;
             let got = offer
                 .accept_from(&mut out, prefix.bytes(), prefix)
                 .await
@@ -230,26 +93,12 @@ async fn dropped_and_resumed(
         }
     });
     let started = Instant::now();
-    let resealed = jet::seal(
-        &alice.omemo,
-        profile,
-        &bob_jid.to_bare(),
-        Some(jet::FILE_CONTENT_NAME),
-    )
-    .await
-    .unwrap();
+    let resealed = seal_file_key(alice, &bob_jid, profile).await;
     assert_ne!(
         resealed.security, sealed.security,
         "the resume carries its own <security/>"
     );
-    let sent = alice
-        .jingle
-        .send_file_with(
-            bob_jid,
-            File::named("secret.bin", len),
-            &mut tokio::fs::File::open(src).await.unwrap(),
-            SendOptions::default().with_jet(&resealed),
-        )
+    let sent = send_sealed(alice, bob_jid, src, len, &resealed)
         .await
         .unwrap();
     let got = receiving.await.unwrap();
@@ -285,8 +134,14 @@ async fn jet_through_the_proxy_and_resumed_both_namespaces() {
     let dst = dir.path().join("received.bin");
     let server = support::start(ProsodyNetwork::Select).await;
     // Alice's direct candidate is a closed port and Bob offers none: only Prosody's proxy works.
-    let alice = peer(&server, "alice", support::unreachable(true, 4096)).await;
-    let bob = peer(&server, "bob", support::no_candidates(4096)).await;
+    let alice = peer(
+        &server,
+        "alice",
+        "jet-paths",
+        support::unreachable(true, 4096),
+    )
+    .await;
+    let bob = peer(&server, "bob", "jet-paths", support::no_candidates(4096)).await;
     for profile in [Profile::Legacy, Profile::Omemo2] {
         let t = encrypted_transfer(&alice, &bob, profile, &src, len, &want, &dst, "proxy").await;
         assert_eq!(t, TransportMethod::Socks5);
@@ -301,8 +156,14 @@ async fn jet_ibb_after_a_failed_socks5_negotiation_both_namespaces() {
     // Epoll with TCP_NODELAY for fast IQ round trips (no proxy there).
     let server = support::start(ProsodyNetwork::Epoll).await;
     // Neither side can use a candidate: Alice replaces the transport with IBB, 65535-byte blocks.
-    let alice = peer(&server, "alice", support::unreachable(false, 65535)).await;
-    let bob = peer(&server, "bob", support::no_candidates(65535)).await;
+    let alice = peer(
+        &server,
+        "alice",
+        "jet-paths",
+        support::unreachable(false, 65535),
+    )
+    .await;
+    let bob = peer(&server, "bob", "jet-paths", support::no_candidates(65535)).await;
     for (profile, len) in [
         (
             Profile::Legacy,

@@ -1,20 +1,29 @@
 //! The file-transfer driver through a real ejabberd (a second server implementation next to the Prosody
 //! tests): a few MiB offered over SOCKS5 (direct, then through ejabberd's mod_proxy65 with the direct
 //! candidates made unusable), requested and served over SOCKS5, and offered over in-band bytestreams; every
-//! transfer checked with sha-256 on both sides.
+//! transfer checked with sha-256 on both sides. Then, through Prosody, a session-terminate from the
+//! receiver in the middle of an IBB send stops the sender with `Error::Terminated` (it used to wait for
+//! the stalled block's IQ timeout).
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
 use std::io::Cursor;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncWrite;
+use tokio::sync::Notify;
 use xmpp_jingle::driver::{
     DriverConfig, JingleClient, Socks5Config, TransportMethod, TransportPolicy, IQ_NAMESPACES,
 };
 use xmpp_jingle::ft::File;
 use xmpp_jingle::hashes::{Hash, HashCheck, SHA_256};
+use xmpp_jingle::jingle::{Action, Jingle, Reason, ReasonCondition};
+use xmpp_jingle::Error;
 use xmpp_social::client::XmppClient;
-use xmpp_social::Connection;
+use xmpp_social::{Connection, IqRequest};
 use xmpp_testkit::{Server, ServerKind};
 
 const PW: &str = "secret-pw";
@@ -211,4 +220,105 @@ async fn ibb_through_ejabberd() {
     let bob = client(&server, "bob", "jingle", ibb_only()).await;
     let len = 3 * 1024 * 1024 + 77;
     assert_eq!(offer(&alice, &bob, len, "IBB").await, TransportMethod::Ibb);
+}
+
+/// A writer that takes `limit` bytes, then never completes a write (a receiver that stopped reading),
+/// and says so once.
+struct Stall {
+    written: usize,
+    limit: usize,
+    stalled: Arc<Notify>,
+}
+
+impl AsyncWrite for Stall {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        b: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.written >= self.limit {
+            self.stalled.notify_one();
+            return Poll::Pending; // never woken: the block is never acknowledged
+        }
+        let n = b.len().min(self.limit - self.written);
+        self.written += n;
+        Poll::Ready(Ok(n))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The receiver stops acknowledging IBB blocks, then ends the session (session-terminate, no IBB
+/// `<close/>`): the sender stops with `Error::Terminated` carrying the receiver's reason, long before its
+/// IQ timeout (set to 10 minutes here, so only the terminate can end the send).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_terminate_stops_an_ibb_send() {
+    let server = start(ServerKind::Prosody).await;
+    let patient = DriverConfig {
+        iq_timeout: Duration::from_secs(600),
+        idle_timeout: Duration::from_secs(600),
+        ..ibb_only()
+    };
+    let alice = client(&server, "alice", "jingle", patient.clone()).await;
+    let bob = client(&server, "bob", "jingle", patient).await;
+    let alice_jid = alice.connection().jid();
+    let len = 16 * 1024 * 1024;
+    let stalled = Arc::new(Notify::new());
+    let receiving = tokio::spawn({
+        let bob = bob.clone();
+        let stalled = stalled.clone();
+        async move {
+            let offer = bob.next_offer().await.unwrap();
+            let sid = offer.sid().to_owned();
+            let accepting = tokio::spawn(async move {
+                let mut w = Stall {
+                    written: 0,
+                    limit: 256 * 1024,
+                    stalled,
+                };
+                let _ = offer.accept(&mut w).await;
+            });
+            (sid, accepting)
+        }
+    });
+    let sending = tokio::spawn({
+        let alice = alice.clone();
+        let bob_jid = bob.connection().jid();
+        async move {
+            alice
+                .send_file(
+                    bob_jid,
+                    File::named("stopped.bin", len as u64),
+                    &mut Cursor::new(data(len, 3)),
+                )
+                .await
+        }
+    });
+    let (sid, accepting) = receiving.await.unwrap();
+    // Once bob's writer stalls, alice is waiting for a block's result; bob's side ends the session.
+    stalled.notified().await;
+    let mut terminate = Jingle::new(Action::SessionTerminate, &sid);
+    terminate.reason = Some(Reason::new(ReasonCondition::Cancel));
+    bob.connection()
+        .send_iq(
+            IqRequest::set(Some(alice_jid), terminate.to_element())
+                .with_timeout(Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    let sent = tokio::time::timeout(Duration::from_secs(120), sending)
+        .await
+        .expect("the sender did not stop after session-terminate")
+        .unwrap();
+    match sent {
+        Err(Error::Terminated(Some(reason))) => {
+            assert_eq!(reason.condition, ReasonCondition::Cancel)
+        }
+        other => panic!("expected Error::Terminated(cancel), got {other:?}"),
+    }
+    accepting.abort();
 }

@@ -683,8 +683,9 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
     }
 
     /// Sends `reader` (already wrapped by the stage) over the link until its end; returns the
-    /// transport bytes sent. A SOCKS5 stream is shut down afterwards; the session's events are watched
-    /// so a terminate from the receiver stops the copy.
+    /// transport bytes sent. A SOCKS5 stream is shut down afterwards. On either transport the session's
+    /// events are watched, so a session-terminate from the receiver stops the send at once with
+    /// [`Error::Terminated`] (an in-band bytestream then gets a best-effort `<close/>`).
     pub(super) async fn send_over(
         &self,
         peer: &Jid,
@@ -708,23 +709,48 @@ impl<C: Connection + Clone + 'static> JingleClient<C> {
                     stream.shutdown().await?;
                     Ok::<u64, Error>(sent)
                 };
-                tokio::pin!(copy);
-                loop {
-                    tokio::select! {
-                        r = &mut copy => return r,
-                        ev = events.recv() => match ev.map(|e| e.kind) {
-                            Some(EventKind::Terminated { reason, .. }) => return Err(Error::Terminated(reason)),
-                            Some(_) => {}
-                            None => return Err(Error::InvalidState("driver stopped".into())),
-                        }
-                    }
-                }
+                until_terminated(copy, events).await
             }
             Link::IbbSend { sid, block_size } => {
-                self.send_ibb(peer, &sid, block_size, &mut reader, None, &mut [])
-                    .await
+                let send = self.send_ibb(peer, &sid, block_size, &mut reader, None, &mut []);
+                let r = until_terminated(send, events).await;
+                if matches!(r, Err(Error::Terminated(_))) {
+                    // The send stopped between blocks or with a block in flight: tell the peer the
+                    // bytestream is over too, without waiting for its answer.
+                    let conn = self.shared.conn.clone();
+                    let close = IqRequest::set(
+                        Some(peer.clone()),
+                        IbbSender::new(&sid, block_size).close().to_element(),
+                    )
+                    .with_timeout(self.shared.cfg.iq_timeout);
+                    tokio::spawn(async move {
+                        let _ = conn.send_iq(close).await;
+                    });
+                }
+                r
             }
             Link::IbbRecv(_) => Err(Error::InvalidState("a receiving link cannot send".into())),
+        }
+    }
+}
+
+/// Runs `work` while watching the session's events: a session-terminate (or the driver stopping) ends
+/// it at once, dropping `work`.
+async fn until_terminated<T>(
+    work: impl Future<Output = Result<T>>,
+    events: &mut mpsc::Receiver<Event>,
+) -> Result<T> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            // Finished work wins over a terminate that arrived meanwhile.
+            biased;
+            r = &mut work => return r,
+            ev = events.recv() => match ev.map(|e| e.kind) {
+                Some(EventKind::Terminated { reason, .. }) => return Err(Error::Terminated(reason)),
+                Some(_) => {}
+                None => return Err(Error::InvalidState("driver stopped".into())),
+            }
         }
     }
 }

@@ -7,14 +7,15 @@
 //! receiver requiring encryption, are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::{describe, event_line, Proc};
 use xmpp_jingle::hashes::StreamHasher;
 use xmpp_social_examples::jingle::sha256_hex;
 use xmpp_testkit::{Server, ServerKind};
@@ -27,104 +28,6 @@ const BLOCK: &str = "65535";
 /// Size of the first file.
 const SIZE: u64 = 4 << 20;
 
-/// A child process killed when dropped; its stdout JSON lines are collected.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    lines: Receiver<Value>,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    fn spawn(name: &'static str, mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let (tx, lines) = mpsc::channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let out_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                out_log.lock().unwrap().push(line.clone());
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        let err_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                err_log.lock().unwrap().push(format!("stderr: {line}"));
-            }
-        });
-        Proc {
-            name,
-            child,
-            lines,
-            log,
-        }
-    }
-
-    fn output(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// The next JSON line whose `event` is `event` (earlier lines are consumed).
-    fn expect(&self, event: &str, timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) if v["event"] == event => return v,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "{}: no {event} line within {timeout:?}; its output:\n{}",
-                    self.name,
-                    self.output()
-                ),
-            }
-        }
-    }
-
-    /// Waits for the exit; returns whether it succeeded.
-    fn wait(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // let the readers finish
-                return status.success();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} still running after {timeout:?}; its output:\n{}",
-                self.name,
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// `jingle-receive --once` as bob, the password from the environment.
 fn receiver(server: &Server, dir: &Path, extra: &[&str]) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_jingle-receive"));
@@ -134,7 +37,7 @@ fn receiver(server: &Server, dir: &Path, extra: &[&str]) -> Proc {
         .arg(dir)
         .args(extra);
     let p = Proc::spawn("jingle-receive", cmd);
-    let ready = p.expect("ready", Duration::from_secs(60));
+    let ready = p.expect_event("ready", Duration::from_secs(60));
     assert_eq!(ready["jid"], BOB);
     p
 }
@@ -152,11 +55,7 @@ fn send(server: &Server, file: &Path, extra: &[&str]) -> Output {
 }
 
 fn sent_line(out: &Output) -> Value {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["event"] == "sent")
-        .unwrap_or_else(|| panic!("jingle-send printed no sent line: {}", describe(out)))
+    event_line(out, "jingle-send", "sent")
 }
 
 fn write_random(path: &Path, len: usize) -> String {
@@ -220,10 +119,10 @@ fn jingle_send_and_receive_through_prosody() {
     assert_eq!(sent["size"], SIZE);
     assert_eq!(sent["bytes_sent"], SIZE);
     assert_eq!(sent["transport"], "socks5");
-    let offer = rx.expect("offer", Duration::from_secs(30));
+    let offer = rx.expect_event("offer", Duration::from_secs(30));
     assert_eq!(offer["name"], "photo album.bin");
     assert_eq!(offer["size"], SIZE);
-    let got = rx.expect("received", Duration::from_secs(30));
+    let got = rx.expect_event("received", Duration::from_secs(30));
     assert!(rx.wait(Duration::from_secs(30)), "{}", rx.output());
     assert_eq!(got["sha256"], sha.as_str());
     assert_eq!(got["hash"], "sha-256");
@@ -257,9 +156,9 @@ fn jingle_send_and_receive_through_prosody() {
     let out = send(&server, &small, &["--name", "../../etc/x"]);
     assert!(out.status.success(), "jingle-send: {}", describe(&out));
     assert_eq!(sent_line(&out)["transport"], "ibb");
-    let offer = rx.expect("offer", Duration::from_secs(30));
+    let offer = rx.expect_event("offer", Duration::from_secs(30));
     assert_eq!(offer["name"], "../../etc/x");
-    let got = rx.expect("received", Duration::from_secs(30));
+    let got = rx.expect_event("received", Duration::from_secs(30));
     assert!(rx.wait(Duration::from_secs(30)), "{}", rx.output());
     assert_eq!(got["transport"], "ibb");
     let stored = PathBuf::from(got["path"].as_str().unwrap());
@@ -279,7 +178,7 @@ fn jingle_send_and_receive_through_prosody() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("too large"), "{}", describe(&out));
-    let refused = rx.expect("rejected", Duration::from_secs(30));
+    let refused = rx.expect_event("rejected", Duration::from_secs(30));
     assert_eq!(refused["name"], "small.txt");
     assert!(
         !rx.wait(Duration::from_secs(30)),
@@ -306,9 +205,9 @@ fn jingle_send_and_receive_through_prosody() {
         assert_eq!(sent["encrypted"], ns, "{sent}");
         assert_eq!(sent["wire_bytes"], (1 << 20) + 16, "{sent}");
         assert_eq!(sent["sha256"], secret_sha.as_str());
-        let offer = rx.expect("offer", Duration::from_secs(30));
+        let offer = rx.expect_event("offer", Duration::from_secs(30));
         assert_eq!(offer["encrypted"], ns);
-        let got = rx.expect("received", Duration::from_secs(30));
+        let got = rx.expect_event("received", Duration::from_secs(30));
         assert!(rx.wait(Duration::from_secs(30)), "{}", rx.output());
         assert_eq!(got["encrypted"], ns);
         assert_eq!(got["sha256"], secret_sha.as_str());
@@ -341,7 +240,7 @@ fn jingle_send_and_receive_through_prosody() {
         rx.output(),
         server.log_tail(40)
     );
-    let refused = rx.expect("rejected", Duration::from_secs(30));
+    let refused = rx.expect_event("rejected", Duration::from_secs(30));
     assert!(
         refused["reason"].as_str().unwrap().contains("--omemo"),
         "{refused}"
@@ -350,7 +249,7 @@ fn jingle_send_and_receive_through_prosody() {
     let mut rx = receiver(&server, &inbox, &["--omemo", "--require-encryption"]);
     let out = send(&server, &secret, &["--accept-timeout", "60"]);
     assert!(!out.status.success(), "{}", describe(&out));
-    rx.expect("rejected", Duration::from_secs(30));
+    rx.expect_event("rejected", Duration::from_secs(30));
     assert!(!rx.wait(Duration::from_secs(30)));
     assert_eq!(files_in(&inbox).len(), 5);
 

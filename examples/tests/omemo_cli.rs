@@ -8,14 +8,14 @@
 //! Without it the test fails, saying so.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
+use support::{describe, event_line, json_lines, Proc};
 use xmpp_testkit::{Server, ServerKind};
 
 const PW: &str = "omemo-pw";
@@ -52,103 +52,6 @@ fn python() -> PathBuf {
     python
 }
 
-/// A child process killed when dropped, whose stdout JSON lines are collected.
-struct Proc {
-    name: String,
-    child: Child,
-    lines: Receiver<Value>,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let (tx, lines) = mpsc::channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().unwrap();
-        let out_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                out_log.lock().unwrap().push(line.clone());
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        let stderr = child.stderr.take().unwrap();
-        let err_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                err_log.lock().unwrap().push(format!("stderr: {line}"));
-            }
-        });
-        Proc {
-            name: name.to_owned(),
-            child,
-            lines,
-            log,
-        }
-    }
-
-    fn output(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// The next JSON line satisfying `pred` (earlier lines are consumed).
-    fn expect(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) if pred(&v) => return v,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "{}: no {what} within {timeout:?}; its output:\n{}",
-                    self.name,
-                    self.output()
-                ),
-            }
-        }
-    }
-
-    /// Waits for the process to exit and asserts success.
-    fn wait_success(&mut self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                assert!(
-                    status.success(),
-                    "{} failed ({status}); its output:\n{}",
-                    self.name,
-                    self.output()
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} still running after {timeout:?}; its output:\n{}",
-                self.name,
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn bot(server: &Server, store: &Path) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_omemo-bot"));
     cmd.args(["--server", &server.c2s_addr().to_string()])
@@ -172,22 +75,6 @@ fn py_command(server: &Server, state: &Path) -> Command {
         .arg("--state")
         .arg(state);
     cmd
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The Python client sends `text` to the bot in `ns` and must decrypt the echo in the same namespace.
@@ -245,10 +132,7 @@ fn omemo_send(server: &Server, store: &Path, legacy: bool, text: &str) -> Value 
     }
     let out = cmd.arg(text).output().expect("run omemo-send");
     assert!(out.status.success(), "omemo-send: {}", describe(&out));
-    json_lines(&out)
-        .into_iter()
-        .find(|l| l["event"] == "sent")
-        .unwrap_or_else(|| panic!("omemo-send printed no sent line: {}", describe(&out)))
+    event_line(&out, "omemo-send", "sent")
 }
 
 fn scenario(kind: ServerKind) {
@@ -264,9 +148,7 @@ fn scenario(kind: ServerKind) {
 
     // 1. The Python client writes to omemo-bot, in both namespaces, and reads the encrypted echo.
     let mut b = bot(&server, &bot_store);
-    let ready = b.expect("ready line", Duration::from_secs(60), |v| {
-        v["event"] == "ready"
-    });
+    let ready = b.expect_event("ready", Duration::from_secs(60));
     let bot_device = ready["device_id"].as_u64().expect("device id");
     py_to_bot(&server, &py_state, &b, "omemo2", "hello bot, OMEMO:2 <&> ✓");
     py_to_bot(
@@ -284,9 +166,7 @@ fn scenario(kind: ServerKind) {
         cmd.args(["--listen", "3", "--timeout", "120"]);
         cmd
     });
-    listener.expect("ready line", Duration::from_secs(60), |v| {
-        v["event"] == "ready"
-    });
+    listener.expect_event("ready", Duration::from_secs(60));
     let texts = [
         (false, "omemo2", "from Rust over OMEMO:2"),
         (true, "legacy", "from Rust over legacy OMEMO"),
@@ -315,9 +195,7 @@ fn scenario(kind: ServerKind) {
     // 3. The bot restarted on its store is the same device and still answers.
     drop(b);
     b = bot(&server, &bot_store);
-    let ready = b.expect("ready line", Duration::from_secs(60), |v| {
-        v["event"] == "ready"
-    });
+    let ready = b.expect_event("ready", Duration::from_secs(60));
     assert_eq!(ready["device_id"].as_u64(), Some(bot_device));
     py_to_bot(&server, &py_state, &b, "omemo2", "after the restart");
     drop(b);

@@ -188,14 +188,31 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
     }
 
     async fn publish_profile(&self, profile: Profile) -> ClientResult<()> {
-        let (keys, id, label) = {
-            let m = self.manager()?;
-            (m.keys().clone(), m.device_id(), m.config().label.clone())
+        let (keys, id, label, was_queued) = {
+            let mut m = self.manager()?;
+            // This publication carries every key change made so far: republications queued for the
+            // profile are done by it (or queued again if it fails).
+            let was_queued = m.take_republish(profile);
+            (
+                m.keys().clone(),
+                m.device_id(),
+                m.config().label.clone(),
+                was_queued,
+            )
         };
-        let list = self
+        let list = match self
             .conn
             .publish_device(&keys, id, profile, label.as_deref())
-            .await?;
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => {
+                if was_queued {
+                    self.manager()?.requeue(Action::RepublishBundle(profile));
+                }
+                return Err(e.into());
+            }
+        };
         let own = bare(&self.own_bare());
         self.manager()?.apply_device_list(&own, &list)?;
         self.mark_fresh(profile, own)?;
@@ -329,7 +346,10 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
         };
         let jids = self.prepare(profile, std::slice::from_ref(to)).await?;
         let targets: Vec<&str> = jids.iter().map(String::as_str).collect();
-        Ok(self.manager()?.encrypt(profile, &plaintext, &targets)?)
+        let out = self.manager()?.encrypt(profile, &plaintext, &targets);
+        // A signed prekey rotation may have come due: republish the bundle.
+        self.run_actions().await;
+        Ok(out?)
     }
 
     /// Key transport (XEP-0384 KeyTransportElement) for `to`'s devices and the own other devices:
@@ -346,9 +366,12 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
     ) -> ClientResult<Encryption> {
         let jids = self.prepare(profile, std::slice::from_ref(to)).await?;
         let targets: Vec<&str> = jids.iter().map(String::as_str).collect();
-        Ok(self
+        let out = self
             .manager()?
-            .encrypt_key_transport(profile, material, iv, &targets)?)
+            .encrypt_key_transport(profile, material, iv, &targets);
+        // A signed prekey rotation may have come due: republish the bundle.
+        self.run_actions().await;
+        Ok(out?)
     }
 
     /// Decrypts a key-transport `<encrypted>` element sent by `from` (found outside a message, e.g.
@@ -493,8 +516,9 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
         }))
     }
 
-    /// Performs the manager's queued actions; failures are logged and the action dropped (later
-    /// traffic queues it again).
+    /// Performs the manager's queued actions; failures are logged. A failed bundle republication is
+    /// queued again (a rotated signed prekey must reach the server: the next call retries it); other
+    /// failed actions are dropped (later traffic queues them again).
     pub async fn run_actions(&self) {
         let actions = match self.manager() {
             Ok(mut m) => m.take_actions(),
@@ -503,8 +527,24 @@ impl<C: Connection, S: OmemoStore + Send + 'static> OmemoClient<C, S> {
         for action in actions {
             if let Err(e) = self.run_action(&action).await {
                 tracing::warn!(?action, error = %e, "OMEMO follow-up failed");
+                if matches!(action, Action::RepublishBundle(_)) {
+                    if let Ok(mut m) = self.manager() {
+                        m.requeue(action);
+                    }
+                }
             }
         }
+    }
+
+    /// Rotates the signed prekey if [`OmemoConfig::signed_prekey_rotation`] says it is due (and
+    /// drops an expired previous one), then performs the queued actions, which republish the bundle.
+    /// Returns whether it rotated. Encrypting and receiving check too; an application that may stay
+    /// idle for longer than the rotation period calls this from a timer (see
+    /// [`OmemoManager::next_signed_prekey_change`]).
+    pub async fn rotate_signed_prekey_if_due(&self) -> ClientResult<bool> {
+        let rotated = self.manager()?.rotate_signed_prekey_if_due()?;
+        self.run_actions().await;
+        Ok(rotated)
     }
 
     async fn run_action(&self, action: &Action) -> ClientResult<()> {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::montgomery::MontgomeryPoint;
@@ -168,13 +169,15 @@ fn verify_spk(profile: Profile, identity: &[u8], spk: &[u8], sig: &[u8]) -> Resu
         .map_err(|_| OmemoError::BadSignature)
 }
 
-/// A signed prekey: an X25519 key pair with its id. Its signature is made per profile when a bundle
-/// is built.
+/// A signed prekey: an X25519 key pair with its id and, when known, its creation time (which drives
+/// the periodic rotation, see [`DeviceKeys::signed_prekey_rotation_due`]). Its signature is made per
+/// profile when a bundle is built.
 #[derive(Clone)]
 pub struct SignedPreKey {
     /// The id published in the bundle.
     pub id: u32,
     secret: StaticSecret,
+    created: Option<u64>,
 }
 
 impl fmt::Debug for SignedPreKey {
@@ -182,22 +185,50 @@ impl fmt::Debug for SignedPreKey {
         f.debug_struct("SignedPreKey")
             .field("id", &self.id)
             .field("public", &self.public())
+            .field("created", &self.created)
             .finish_non_exhaustive()
     }
 }
 
+/// The current time in seconds since the Unix epoch (0 if the system clock is before 1970).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 impl SignedPreKey {
-    /// A fresh signed prekey with the given id.
+    /// A fresh signed prekey with the given id, created now (system clock).
     pub fn generate(id: u32) -> Self {
-        Self::from_secret(id, random())
+        Self::generate_at(id, unix_now())
     }
 
-    /// A stored signed prekey.
+    /// A fresh signed prekey with the given id, created at `created` (seconds since the Unix epoch).
+    pub fn generate_at(id: u32, created: u64) -> Self {
+        Self::from_secret(id, random()).with_created(created)
+    }
+
+    /// A stored signed prekey. Its creation time is unknown until [`SignedPreKey::with_created`]
+    /// sets it.
     pub fn from_secret(id: u32, secret: [u8; 32]) -> Self {
         SignedPreKey {
             id,
             secret: StaticSecret::from(secret),
+            created: None,
         }
+    }
+
+    /// The same key with its creation time (seconds since the Unix epoch).
+    pub fn with_created(mut self, created: u64) -> Self {
+        self.created = Some(created);
+        self
+    }
+
+    /// When the key was created (seconds since the Unix epoch); `None` for keys stored before
+    /// creation times were recorded.
+    pub fn created(&self) -> Option<u64> {
+        self.created
     }
 
     /// The secret, for persisting. Secret.
@@ -210,6 +241,9 @@ impl SignedPreKey {
         PublicKey::from(&self.secret).to_bytes()
     }
 }
+
+/// Largest signed prekey id: XEP-0384 ids are positive signed 32-bit integers.
+const MAX_SIGNED_PREKEY_ID: u32 = 0x7fff_ffff;
 
 /// A one-time prekey as published in a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,11 +310,18 @@ impl fmt::Debug for DeviceKeys {
 }
 
 impl DeviceKeys {
-    /// A fresh device with `prekeys` one-time prekeys (XEP-0384 recommends 100).
+    /// A fresh device with `prekeys` one-time prekeys (XEP-0384 recommends 100), its signed prekey
+    /// created now (system clock).
     pub fn generate(prekeys: u32) -> Self {
+        Self::generate_at(prekeys, unix_now())
+    }
+
+    /// A fresh device with `prekeys` one-time prekeys, its signed prekey created at `now` (seconds
+    /// since the Unix epoch).
+    pub fn generate_at(prekeys: u32, now: u64) -> Self {
         let mut keys = DeviceKeys {
             identity: IdentityKeyPair::generate(),
-            signed_prekey: SignedPreKey::generate(1),
+            signed_prekey: SignedPreKey::generate_at(1, now),
             old_signed_prekey: None,
             prekeys: BTreeMap::new(),
             next_prekey_id: 1,
@@ -309,11 +350,50 @@ impl DeviceKeys {
         added
     }
 
-    /// Replaces the signed prekey with a fresh one, keeping the current one as the old one.
+    /// Replaces the signed prekey with a fresh one created now (system clock), keeping the current one
+    /// as the old one (a previous old one is dropped).
     pub fn rotate_signed_prekey(&mut self) {
-        let id = self.signed_prekey.id.wrapping_add(1).max(1);
-        let old = std::mem::replace(&mut self.signed_prekey, SignedPreKey::generate(id));
+        self.rotate_signed_prekey_at(unix_now());
+    }
+
+    /// Replaces the signed prekey with a fresh one created at `now` (seconds since the Unix epoch),
+    /// keeping the current one as the old one (a previous old one is dropped). The new id follows
+    /// the current one, wrapping within 1..=2^31-1 as XEP-0384 requires.
+    pub fn rotate_signed_prekey_at(&mut self, now: u64) {
+        let id = match self.signed_prekey.id {
+            id if id >= MAX_SIGNED_PREKEY_ID => 1,
+            id => id + 1,
+        };
+        let old = std::mem::replace(&mut self.signed_prekey, SignedPreKey::generate_at(id, now));
         self.old_signed_prekey = Some(old);
+    }
+
+    /// Whether the signed prekey is due for rotation at `now` (seconds since the Unix epoch) when
+    /// it is replaced every `period`: its age has reached `period`, or its creation time is unknown
+    /// (keys stored before creation times were recorded: their age may be anything, so they are
+    /// replaced at the first check), or it lies more than `period` in the future (the clock was
+    /// wrong when the key was made). A creation time slightly in the future counts as age zero.
+    pub fn signed_prekey_rotation_due(&self, period: Duration, now: u64) -> bool {
+        match self.signed_prekey.created {
+            None => true,
+            Some(created) if created > now => created - now > period.as_secs(),
+            Some(created) => now - created >= period.as_secs(),
+        }
+    }
+
+    /// Drops the old signed prekey once `lifetime` has passed since the rotation that retired it
+    /// (the creation time of the current signed prekey); returns whether it was dropped. A key
+    /// exchange naming it fails afterwards with [`OmemoError::UnknownSignedPreKey`]. When the
+    /// current key's creation time is unknown, the old key is kept.
+    pub fn expire_old_signed_prekey(&mut self, lifetime: Duration, now: u64) -> bool {
+        let Some(rotated) = self.signed_prekey.created else {
+            return false;
+        };
+        if self.old_signed_prekey.is_some() && now.saturating_sub(rotated) >= lifetime.as_secs() {
+            self.old_signed_prekey = None;
+            return true;
+        }
+        false
     }
 
     /// The bundle to publish for `profile`.
@@ -351,7 +431,9 @@ impl DeviceKeys {
     }
 }
 
-/// Version tag of the stored device format.
+/// Version tag of the stored device format. Signed prekeys gained an optional creation time (field
+/// 3 of their record) without a new version: older readers skip it, and records without it load with
+/// an unknown creation time.
 const DEVICE_FORMAT: u32 = 1;
 
 impl DeviceKeys {
@@ -364,6 +446,10 @@ impl DeviceKeys {
             let mut v = Vec::new();
             put_u32(&mut v, 1, k.id);
             put_bytes(&mut v, 2, &k.secret());
+            if let Some(created) = k.created {
+                // 8 bytes big-endian; absent in keys stored before creation times were recorded.
+                put_bytes(&mut v, 3, &created.to_be_bytes());
+            }
             v
         };
         put_bytes(&mut out, 2, &spk(&self.signed_prekey));
@@ -380,7 +466,9 @@ impl DeviceKeys {
         out
     }
 
-    /// Restores keys stored with [`DeviceKeys::to_bytes`].
+    /// Restores keys stored with [`DeviceKeys::to_bytes`]. Signed prekeys stored before creation
+    /// times were recorded load with an unknown one ([`SignedPreKey::created`] is `None`): the
+    /// manager rotates such a key at its first check, since its age cannot be known.
     pub fn from_bytes(data: &[u8]) -> Result<Self> {
         let corrupt = |_| OmemoError::CorruptState("device keys");
         let key32 = |b: &[u8]| -> Result<[u8; 32]> {
@@ -393,10 +481,17 @@ impl DeviceKeys {
         }
         let spk = |raw: &[u8]| -> Result<SignedPreKey> {
             let k = Fields::parse(raw).map_err(corrupt)?;
-            Ok(SignedPreKey::from_secret(
+            let mut key = SignedPreKey::from_secret(
                 k.u32(1, "id").map_err(corrupt)?,
                 key32(k.bytes(2, "secret").map_err(corrupt)?)?,
-            ))
+            );
+            if let Some(created) = k.opt_bytes(3).map_err(corrupt)? {
+                let created: [u8; 8] = created
+                    .try_into()
+                    .map_err(|_| OmemoError::CorruptState("signed prekey creation time"))?;
+                key = key.with_created(u64::from_be_bytes(created));
+            }
+            Ok(key)
         };
         let raw_pks = f.bytes(4, "prekeys").map_err(corrupt)?;
         if raw_pks.len() % 36 != 0 {

@@ -46,7 +46,23 @@ pub struct OmemoConfig {
     /// to its contacts' device-list nodes), a device added meanwhile gets no key until the list is
     /// fetched again.
     pub device_list_ttl: Duration,
+    /// How often the signed prekey is replaced by a fresh one (a bundle republication is queued
+    /// then); `None` never rotates (the application may still call
+    /// [`OmemoManager::rotate_signed_prekey`]). XEP-0384 asks for one week to one month; the default
+    /// is one week, as in python-omemo. The manager checks when it is opened, on every encryption,
+    /// decryption and bundle, and on [`OmemoManager::rotate_signed_prekey_if_due`].
+    pub signed_prekey_rotation: Option<Duration>,
+    /// How long the previous signed prekey stays accepted after a rotation, for key exchanges made
+    /// against the bundle published before it (delayed and offline messages); then it is dropped.
+    /// XEP-0384 asks for another rotation period, the default (one week). Only one previous key is
+    /// kept: a rotation drops the one before, so a lifetime longer than the rotation period acts as
+    /// the period.
+    pub old_signed_prekey_lifetime: Duration,
 }
+
+/// One week, the default [`OmemoConfig::signed_prekey_rotation`] and
+/// [`OmemoConfig::old_signed_prekey_lifetime`].
+pub const SIGNED_PREKEY_ROTATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 impl Default for OmemoConfig {
     fn default() -> Self {
@@ -57,6 +73,8 @@ impl Default for OmemoConfig {
             prekeys: 100,
             stale_after: 300,
             device_list_ttl: Duration::ZERO,
+            signed_prekey_rotation: Some(SIGNED_PREKEY_ROTATION),
+            old_signed_prekey_lifetime: SIGNED_PREKEY_ROTATION,
         }
     }
 }
@@ -64,7 +82,8 @@ impl Default for OmemoConfig {
 /// Something the network side must do for the protocol to stay healthy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// A one-time prekey was used (and replaced): republish this device's bundle in the profile.
+    /// A one-time prekey was used (and replaced) or the signed prekey was rotated: republish this
+    /// device's bundle in the profile.
     RepublishBundle(Profile),
     /// Send an empty OMEMO message to the device: completes a key exchange, or is a heartbeat.
     SendEmpty(DeviceAddress),
@@ -188,11 +207,12 @@ fn store_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> ManagerError
     ManagerError::Store(Box::new(e))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+/// The manager's source of the current time, in seconds since the Unix epoch (see
+/// [`OmemoManager::open_with_clock`]).
+pub type Clock = Box<dyn Fn() -> u64 + Send + Sync>;
+
+fn system_clock() -> Clock {
+    Box::new(super::keys::unix_now)
 }
 
 /// One account's OMEMO device: keys, sessions, trust, in a store. Sans-IO; see the module docs.
@@ -204,6 +224,7 @@ pub struct OmemoManager<S: OmemoStore> {
     config: OmemoConfig,
     decider: Option<Box<dyn TrustDecider>>,
     actions: VecDeque<Action>,
+    clock: Clock,
 }
 
 impl<S: OmemoStore> std::fmt::Debug for OmemoManager<S> {
@@ -220,8 +241,21 @@ const MAX_ACTIONS: usize = 256;
 
 impl<S: OmemoStore> OmemoManager<S> {
     /// Opens the device stored in `store`, or creates one (random device id, fresh keys) for the bare
-    /// JID `own_jid`.
-    pub fn open(mut store: S, own_jid: &str, config: OmemoConfig) -> ManagerResult<Self> {
+    /// JID `own_jid`. Time is read from the system clock. A signed prekey rotation that is due is
+    /// done right away (see [`OmemoConfig::signed_prekey_rotation`]).
+    pub fn open(store: S, own_jid: &str, config: OmemoConfig) -> ManagerResult<Self> {
+        Self::open_with_clock(store, own_jid, config, system_clock())
+    }
+
+    /// [`OmemoManager::open`] with another clock (seconds since the Unix epoch), which drives the
+    /// signed prekey rotation and the devices' last-received times. Tests use it to move time.
+    pub fn open_with_clock(
+        mut store: S,
+        own_jid: &str,
+        config: OmemoConfig,
+        clock: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> ManagerResult<Self> {
+        let clock: Clock = Box::new(clock);
         let (device_id, mut keys) = match store.load_own_device().map_err(store_err)? {
             Some(found) => found,
             None => {
@@ -231,14 +265,14 @@ impl<S: OmemoStore> OmemoManager<S> {
                         break id;
                     }
                 };
-                (id, DeviceKeys::generate(0))
+                (id, DeviceKeys::generate_at(0, clock()))
             }
         };
         keys.refill_prekeys(config.prekeys);
         store
             .store_own_device(device_id, &keys)
             .map_err(store_err)?;
-        Ok(OmemoManager {
+        let mut manager = OmemoManager {
             store,
             own_jid: own_jid.to_owned(),
             device_id,
@@ -246,7 +280,20 @@ impl<S: OmemoStore> OmemoManager<S> {
             config,
             decider: None,
             actions: VecDeque::new(),
-        })
+            clock,
+        };
+        manager.rotate_signed_prekey_if_due()?;
+        Ok(manager)
+    }
+
+    /// Replaces the clock (seconds since the Unix epoch); see [`OmemoManager::open_with_clock`].
+    pub fn set_clock(&mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) {
+        self.clock = Box::new(clock);
+    }
+
+    /// The current time by the manager's clock, in seconds since the Unix epoch.
+    pub fn now(&self) -> u64 {
+        (self.clock)()
     }
 
     /// Sets the application's trust callback, asked about each newly seen identity key.
@@ -461,6 +508,7 @@ impl<S: OmemoStore> OmemoManager<S> {
     /// signature; the identity key is recorded and its trust decided.
     pub fn add_bundle(&mut self, address: &DeviceAddress, bundle: &Bundle) -> ManagerResult<()> {
         self.check_profile(address.profile)?;
+        self.rotate_signed_prekey_if_due()?;
         if bundle.profile != address.profile
             || (address.jid == self.own_jid && address.device_id == self.device_id)
         {
@@ -499,6 +547,7 @@ impl<S: OmemoStore> OmemoManager<S> {
         jids: &[&str],
         require_each: bool,
     ) -> ManagerResult<Encryption> {
+        self.rotate_signed_prekey_if_due()?;
         let mut keys = Vec::new();
         let mut recipients = Vec::new();
         let mut skipped = Vec::new();
@@ -559,6 +608,7 @@ impl<S: OmemoStore> OmemoManager<S> {
     /// required: it carries no content.
     pub fn encrypt_empty(&mut self, address: &DeviceAddress) -> ManagerResult<Encrypted> {
         self.check_profile(address.profile)?;
+        self.rotate_signed_prekey_if_due()?;
         let profile = address.profile;
         let mut session = self
             .store
@@ -644,7 +694,8 @@ impl<S: OmemoStore> OmemoManager<S> {
     }
 
     /// Decrypts a message from the bare JID `sender`. On success the session and records are saved;
-    /// on any error nothing changed (apart from queued actions, see [`OmemoManager::take_actions`]).
+    /// on any error nothing changed (apart from queued actions, see [`OmemoManager::take_actions`],
+    /// and a signed prekey rotation that was due anyway).
     pub fn decrypt(&mut self, sender: &str, message: &Encrypted) -> ManagerResult<Decrypted> {
         self.decrypt_full(sender, message).map(|(d, _)| d)
     }
@@ -656,6 +707,8 @@ impl<S: OmemoStore> OmemoManager<S> {
     ) -> ManagerResult<(Decrypted, Vec<u8>)> {
         let profile = message.profile;
         self.check_profile(profile)?;
+        // Before the key exchange, if any: a key exchange against the key retired here still works.
+        self.rotate_signed_prekey_if_due()?;
         let address = DeviceAddress::new(profile, sender, message.sid);
         let own_jid = self.own_jid.clone();
         let key = message
@@ -741,7 +794,7 @@ impl<S: OmemoStore> OmemoManager<S> {
             });
         }
         record.unanswered = 0;
-        record.last_received = Some(now());
+        record.last_received = Some(i64::try_from(self.now()).unwrap_or(i64::MAX));
         self.store
             .store_session(&address, &session)
             .map_err(store_err)?;
@@ -779,10 +832,13 @@ impl<S: OmemoStore> OmemoManager<S> {
         self.store.delete_session(address).map_err(store_err)
     }
 
-    /// Replaces the signed prekey (periodic rotation, e.g. weekly); queues bundle republication.
+    /// Replaces the signed prekey now, whatever its age (e.g. after a suspected compromise); the
+    /// current one stays accepted for [`OmemoConfig::old_signed_prekey_lifetime`]. Queues bundle
+    /// republication in every profile. Periodic rotation happens by itself (see
+    /// [`OmemoConfig::signed_prekey_rotation`]).
     pub fn rotate_signed_prekey(&mut self) -> ManagerResult<()> {
         let mut keys = self.keys.clone();
-        keys.rotate_signed_prekey();
+        keys.rotate_signed_prekey_at(self.now());
         self.store
             .store_own_device(self.device_id, &keys)
             .map_err(store_err)?;
@@ -791,6 +847,86 @@ impl<S: OmemoStore> OmemoManager<S> {
             self.push(Action::RepublishBundle(p));
         }
         Ok(())
+    }
+
+    /// Rotates the signed prekey when [`OmemoConfig::signed_prekey_rotation`] says it is due (bundle
+    /// republication is queued), and drops the previous one once
+    /// [`OmemoConfig::old_signed_prekey_lifetime`] has passed since it was retired. Changes are
+    /// stored before they take effect. Returns whether the signed prekey was rotated.
+    ///
+    /// The manager calls this itself on its entry points; a driver that may sit idle for long calls
+    /// it from a timer set to [`OmemoManager::next_signed_prekey_change`].
+    pub fn rotate_signed_prekey_if_due(&mut self) -> ManagerResult<bool> {
+        let now = self.now();
+        let rotate = self
+            .config
+            .signed_prekey_rotation
+            .is_some_and(|period| self.keys.signed_prekey_rotation_due(period, now));
+        let mut keys = self.keys.clone();
+        if rotate {
+            keys.rotate_signed_prekey_at(now);
+        }
+        let expired = keys.expire_old_signed_prekey(self.config.old_signed_prekey_lifetime, now);
+        if !rotate && !expired {
+            return Ok(false);
+        }
+        self.store
+            .store_own_device(self.device_id, &keys)
+            .map_err(store_err)?;
+        self.keys = keys;
+        if rotate {
+            tracing::debug!(
+                signed_prekey_id = self.keys.signed_prekey.id,
+                "OMEMO signed prekey rotated"
+            );
+            for p in self.config.profiles.clone() {
+                self.push(Action::RepublishBundle(p));
+            }
+        }
+        Ok(rotate)
+    }
+
+    /// When (seconds since the Unix epoch) the signed prekeys next change by themselves: the next
+    /// rotation, or the previous key's expiry if that comes first. `None` when nothing is scheduled
+    /// (rotation disabled and no previous key, or creation times unknown). A time in the past means
+    /// now.
+    pub fn next_signed_prekey_change(&self) -> Option<u64> {
+        let current = &self.keys.signed_prekey;
+        let created = current.created();
+        let rotation = match (self.config.signed_prekey_rotation, created) {
+            (None, _) => None,
+            (Some(_), None) => Some(self.now()),
+            // A creation time that far ahead is a clock error: due now (see
+            // `DeviceKeys::signed_prekey_rotation_due`).
+            (Some(period), Some(c)) if c.saturating_sub(self.now()) > period.as_secs() => {
+                Some(self.now())
+            }
+            (Some(period), Some(c)) => Some(c.saturating_add(period.as_secs())),
+        };
+        let expiry = match (&self.keys.old_signed_prekey, created) {
+            (Some(_), Some(c)) => {
+                Some(c.saturating_add(self.config.old_signed_prekey_lifetime.as_secs()))
+            }
+            _ => None,
+        };
+        match (rotation, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Takes the queued bundle republication of `profile` out of the queue (the driver is about to
+    /// publish the current bundle anyway); returns whether one was queued.
+    pub(crate) fn take_republish(&mut self, profile: Profile) -> bool {
+        let before = self.actions.len();
+        self.actions
+            .retain(|a| *a != Action::RepublishBundle(profile));
+        self.actions.len() != before
+    }
+
+    /// Queues an action again (a bundle republication that failed).
+    pub(crate) fn requeue(&mut self, action: Action) {
+        self.push(action);
     }
 }
 

@@ -1,6 +1,7 @@
 //! `OmemoClient` over real Prosody and ejabberd: two devices of Alice and one of Bob exchange encrypted
 //! chat messages in both namespaces; key exchanges are completed, used prekeys replaced and bundles
-//! republished; each device decrypts what it should and nothing else.
+//! republished; each device decrypts what it should and nothing else. Bob's signed prekey rotates when
+//! his clock moves on, and his republished bundle carries the new key.
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
 mod support;
@@ -117,6 +118,48 @@ async fn conversation(kind: ServerKind, profile: Profile) {
             assert_eq!(next_text(c, rx).await.body.as_deref(), Some(text.as_str()));
         }
     }
+    drain(&bob, &mut bob_in).await;
+
+    // A week and a day later, Bob's next message rotates his signed prekey and republishes his
+    // bundle; the sessions go on. Another week later an explicit check (what a timer does) rotates
+    // again.
+    let bob_bundle = |a1: &Client| {
+        let bob_jid = bob_jid.clone();
+        let conn = a1.connection().clone();
+        async move { conn.bundle(&bob_jid.into(), bob_id, profile).await.unwrap() }
+    };
+    let spk_before = bob_bundle(&a1).await.signed_prekey_id;
+    let clock = |days: u64| {
+        move || {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            now + days * 24 * 60 * 60
+        }
+    };
+    bob.manager().unwrap().set_clock(clock(8));
+    bob.send_chat(&alice_jid, profile, "a week later")
+        .await
+        .unwrap();
+    for (c, rx) in [(&a1, &mut a1_in), (&a2, &mut a2_in)] {
+        assert_eq!(next_text(c, rx).await.body.as_deref(), Some("a week later"));
+    }
+    let rotated = bob_bundle(&a1).await;
+    assert_eq!(rotated.verify(), Ok(()));
+    assert_eq!(
+        rotated.signed_prekey_id,
+        spk_before + 1,
+        "{kind:?} {profile:?}"
+    );
+    bob.manager().unwrap().set_clock(clock(16));
+    assert!(bob.rotate_signed_prekey_if_due().await.unwrap());
+    assert_eq!(bob_bundle(&a1).await.signed_prekey_id, spk_before + 2);
+    a1.send_chat(&bob_jid, profile, "still here").await.unwrap();
+    assert_eq!(
+        next_text(&bob, &mut bob_in).await.body.as_deref(),
+        Some("still here")
+    );
     drain(&bob, &mut bob_in).await;
 
     // Fingerprints agree across the wire.

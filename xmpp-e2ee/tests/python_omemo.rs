@@ -3,8 +3,8 @@
 //! both directions, in both namespaces.
 //!
 //! The Python virtualenv is taken from `XMPP_E2EE_PEER_PYTHON` (a python executable, set by `.ci/run`)
-//! or created once under `target/omemo-peer-venv` from tests/peer/requirements.txt. If no Python with
-//! venv/pip is available, the tests print why and pass without running (so set the variable in CI).
+//! or created once under `target/omemo-peer-venv` from tests/peer/requirements.txt. Without a Python that
+//! can make that venv the tests fail, saying why: they never skip.
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
 use std::io::{BufRead, BufReader, Write};
